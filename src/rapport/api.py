@@ -1,0 +1,28 @@
+"""The one NinjaAPI instance: every app's router under /api/v1, with shared conventions."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from rapport.core.api import install_problem_handlers
+from rapport.customers.api import router as customers_router
+from rapport.people.api import BearerToken
+from rapport.people.api import router as people_router
+
+api = NinjaAPI(
+    title="Rapport API",
+    version="1",
+    description=(
+        "Rapport's API. Authenticate with `Authorization: Bearer <token>` (create one with "
+        "`rapport token USERNAME`). Lists use cursor pagination (`limit`, `cursor` → `next_cursor`). "
+        "Errors are `application/problem+json` (RFC 9457) with per-field `errors` on 422. "
+        "Creates accept an `Idempotency-Key` header."
+    ),
+    auth=BearerToken(),
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_problem_handlers(api)
+api.add_router("/", people_router)
+api.add_router("/", customers_router)

@@ -1,0 +1,190 @@
+"""Customers (also prospects and former customers), their contact points and the timeline."""
+
+from __future__ import annotations
+
+import re
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+REFERENCE_PREFIX = "CU-"
+REFERENCE_RE = re.compile(r"^\s*CU-?0*(\d{1,12})\s*$", re.IGNORECASE)
+
+
+class CustomerKind(models.TextChoices):
+    PERSON = "person", "Person"
+    ORGANISATION = "organisation", "Organisation"
+
+
+class CustomerStatus(models.TextChoices):
+    PROSPECT = "prospect", "Prospect"
+    ACTIVE = "active", "Active"
+    FORMER = "former", "Former customer"
+
+
+class Channel(models.TextChoices):
+    PHONE = "phone", "Phone"
+    EMAIL = "email", "Email"
+    LETTER = "letter", "Letter"
+    MEETING = "meeting", "Meeting"
+    CHAT = "chat", "Chat"
+    SMS = "sms", "SMS"
+    PORTAL = "portal", "Portal"
+    WEB = "web", "Web"
+    SURVEY = "survey", "Survey"
+    OTHER = "other", "Other"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+CONSENT_CHANNELS = ("email", "phone", "post", "marketing")
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def live(self) -> CustomerQuerySet:
+        """Customers that have not been merged into another."""
+        return self.filter(merged_into__isnull=True)
+
+    def managed_by(self, staff_id: int) -> CustomerQuerySet:
+        return self.live().filter(account_manager_id=staff_id)
+
+
+class Customer(models.Model):
+    kind = models.CharField(max_length=16, choices=CustomerKind.choices, default=CustomerKind.PERSON)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_customers"
+    )
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    preferred_channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="")
+    language = models.CharField(max_length=16, default="en")
+    timezone = models.CharField(max_length=64, default="UTC")
+    consent_email = models.BooleanField(default=False)
+    consent_phone = models.BooleanField(default=False)
+    consent_post = models.BooleanField(default=False)
+    consent_marketing = models.BooleanField(default=False)
+    notes = models.TextField(blank=True, default="")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit; the API's ETag
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account_manager", "name"], name="customer_manager_name"),
+            models.Index(fields=["status", "id"], name="customer_status_id"),
+            models.Index(fields=["-updated_at"], name="customer_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def reference(self) -> str:
+        return format_reference(self.id)
+
+    @property
+    def consent(self) -> dict[str, bool]:
+        return {channel: getattr(self, f"consent_{channel}") for channel in CONSENT_CHANNELS}
+
+
+def format_reference(customer_id: int) -> str:
+    return f"{REFERENCE_PREFIX}{customer_id:06d}"
+
+
+def parse_reference(text: str) -> int | None:
+    match = REFERENCE_RE.match(text)
+    return int(match.group(1)) if match else None
+
+
+class ContactPointKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+
+
+class ContactPoint(models.Model):
+    """An email address or phone number, stored normalised (lower-case email, E.164 phone)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points")
+    kind = models.CharField(max_length=8, choices=ContactPointKind.choices)
+    value = models.CharField(max_length=254, db_index=True)
+    label = models.CharField(max_length=40, blank=True, default="")
+    is_primary = models.BooleanField(default=False)
+    bouncing = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_primary", "id"]
+        constraints = [
+            # One customer per email address: the address identifies the person in every channel.
+            models.UniqueConstraint(fields=["value"], condition=Q(kind="email"), name="contact_email_unique"),
+            models.UniqueConstraint(fields=["customer", "kind", "value"], name="contact_point_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NameKey(models.Model):
+    """One lower-cased word of a customer's name, for prefix search by any word.
+
+    A B-tree range scan on ``key`` answers "names with a word starting with 'smi'" in a few
+    index pages at any table size, on SQLite and PostgreSQL alike (see core.search).
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100, db_index=True)  # PostgreSQL also gets a pattern-ops index
+
+
+class InteractionQuerySet(models.QuerySet["Interaction"]):
+    def for_customer(self, customer_id: int) -> InteractionQuerySet:
+        return self.filter(customer_id=customer_id)
+
+
+class Interaction(models.Model):
+    """One contact with a customer, in any channel: the unit of the contact timeline.
+
+    Later capabilities (cases, email, surveys) add their contacts here too and point back
+    at their own record with ``source_type``/``source_id``.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    occurred_at = models.DateTimeField()
+    summary = models.CharField(max_length=300)
+    body = models.TextField(blank=True, default="")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    source_type = models.CharField(max_length=40, blank=True, default="")
+    source_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InteractionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at", "-id"], name="timeline_customer_occurred"),
+            models.Index(fields=["-occurred_at", "-id"], name="timeline_recent"),
+            models.Index(fields=["staff", "-occurred_at"], name="timeline_staff_occurred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.get_direction_display().lower()}: {self.summary}"

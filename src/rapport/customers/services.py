@@ -1,0 +1,443 @@
+"""Write use-cases for customers and their timeline. Each runs in one transaction, checks
+permission, writes its audit row, and publishes its event after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rapport.core import audit, events
+from rapport.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from rapport.core.search import normalise_words
+from rapport.customers.events import CustomerCreated, CustomersMerged, CustomerUpdated, InteractionLogged
+from rapport.customers.models import (
+    CONSENT_CHANNELS,
+    Channel,
+    ContactPoint,
+    ContactPointKind,
+    Customer,
+    CustomerKind,
+    CustomerStatus,
+    Direction,
+    Interaction,
+    NameKey,
+    Tag,
+)
+from rapport.customers.validation import (
+    clean_tags,
+    normalise_email,
+    normalise_phone,
+    unique_in_order,
+    validate_choice,
+    validate_language,
+    validate_name,
+    validate_timezone,
+)
+from rapport.people.models import Role, Staff
+from rapport.people.permissions import require_role, require_staff
+
+Actor = Staff | None  # None: the system itself (operator commands, demo data)
+
+
+@dataclass
+class CustomerInput:
+    """What a person may set on a customer. ``None`` means "not given" (keep as is)."""
+
+    name: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    emails: list[str] | None = None
+    phones: list[str] | None = None
+    account_manager: str | None = None  # a username; "" clears it
+    external_id: str | None = None
+    preferred_channel: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    tags: list[str] | None = None
+    consent: dict[str, bool] | None = None
+    notes: str | None = None
+
+
+@dataclass
+class CleanCustomer:
+    values: dict[str, Any] = field(default_factory=dict)  # model fields
+    emails: list[str] | None = None
+    phones: list[str] | None = None
+    tags: list[str] | None = None
+
+
+def _collect(errors: dict[str, list[str]], name: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except InvalidInput as exc:
+        for key, messages in exc.errors.items():
+            errors.setdefault(name if key == "__all__" else key, []).extend(messages)
+        return None
+
+
+def clean_customer_input(data: CustomerInput, *, creating: bool, managers: dict[str, Staff] | None = None) -> CleanCustomer:
+    """Validate every given field at once and report all mistakes together, by field."""
+    errors: dict[str, list[str]] = {}
+    out = CleanCustomer()
+    v = out.values
+    if data.name is not None or creating:
+        v["name"] = _collect(errors, "name", lambda: validate_name(data.name or ""))
+    if data.kind is not None:
+        v["kind"] = _collect(errors, "kind", lambda: validate_choice(data.kind or "", CustomerKind, "kind"))
+    if data.status is not None:
+        v["status"] = _collect(errors, "status", lambda: validate_choice(data.status or "", CustomerStatus, "status"))
+    if data.preferred_channel is not None:
+        v["preferred_channel"] = (
+            _collect(errors, "preferred_channel", lambda: validate_choice(data.preferred_channel or "", Channel, "preferred_channel"))
+            if data.preferred_channel
+            else ""
+        )
+    if data.language is not None:
+        v["language"] = _collect(errors, "language", lambda: validate_language(data.language or ""))
+    if data.timezone is not None:
+        v["timezone"] = _collect(errors, "timezone", lambda: validate_timezone(data.timezone or ""))
+    if data.notes is not None:
+        v["notes"] = data.notes
+    if data.external_id is not None:
+        external = data.external_id.strip()
+        if len(external) > 100:
+            errors.setdefault("external_id", []).append("An external id can have at most 100 characters.")
+        v["external_id"] = external or None
+    if data.consent is not None:
+        unknown = set(data.consent) - set(CONSENT_CHANNELS)
+        if unknown:
+            errors.setdefault("consent", []).append(
+                f"Unknown consent channel(s): {', '.join(sorted(unknown))}; use {', '.join(CONSENT_CHANNELS)}."
+            )
+        for channel in CONSENT_CHANNELS:
+            if channel in data.consent:
+                v[f"consent_{channel}"] = bool(data.consent[channel])
+    if data.account_manager is not None:
+        v["account_manager"] = _collect(
+            errors, "account_manager", lambda: _resolve_manager(data.account_manager or "", managers)
+        )
+    if data.emails is not None:
+        out.emails = unique_in_order(
+            e for e in (_collect(errors, "emails", lambda raw=raw: normalise_email(raw)) for raw in data.emails) if e
+        )
+    if data.phones is not None:
+        out.phones = unique_in_order(
+            p for p in (_collect(errors, "phones", lambda raw=raw: normalise_phone(raw)) for raw in data.phones) if p
+        )
+    if data.tags is not None:
+        out.tags = _collect(errors, "tags", lambda: clean_tags(data.tags or []))
+    if errors:
+        raise InvalidInput(errors)
+    return out
+
+
+def _resolve_manager(username: str, managers: dict[str, Staff] | None) -> Staff | None:
+    username = username.strip()
+    if not username:
+        return None
+    staff = managers.get(username) if managers is not None else Staff.objects.filter(username=username).first()
+    if staff is None or not staff.is_active:
+        raise InvalidInput(f"No active staff member is called '{username}'.", "account_manager")
+    return staff
+
+
+def _email_owner_conflict(emails: Iterable[str], exclude_customer_id: int | None = None) -> None:
+    taken = ContactPoint.objects.filter(kind=ContactPointKind.EMAIL, value__in=list(emails)).select_related("customer")
+    if exclude_customer_id is not None:
+        taken = taken.exclude(customer_id=exclude_customer_id)
+    existing = taken.first()
+    if existing is not None:
+        owner = existing.customer
+        raise Conflict(
+            f"{existing.value} already belongs to {owner.name} ({owner.reference}).",
+            existing_customer={"id": owner.id, "reference": owner.reference, "name": owner.name},
+            field="emails",
+        )
+
+
+def name_keys(name: str) -> list[str]:
+    return unique_in_order(word[:100] for word in normalise_words(name))
+
+
+def _write_name_keys(customer: Customer) -> None:
+    NameKey.objects.filter(customer=customer).delete()
+    NameKey.objects.bulk_create(NameKey(customer=customer, key=key) for key in name_keys(customer.name))
+
+
+def _write_contact_points(customer: Customer, kind: str, values: list[str]) -> None:
+    keep = set(values)
+    ContactPoint.objects.filter(customer=customer, kind=kind).exclude(value__in=keep).delete()
+    existing = set(ContactPoint.objects.filter(customer=customer, kind=kind).values_list("value", flat=True))
+    ContactPoint.objects.bulk_create(
+        ContactPoint(customer=customer, kind=kind, value=value) for value in values if value not in existing
+    )
+    primary = values[0] if values else None
+    ContactPoint.objects.filter(customer=customer, kind=kind).update(is_primary=False)
+    if primary:
+        ContactPoint.objects.filter(customer=customer, kind=kind, value=primary).update(is_primary=True)
+
+
+def tags_by_name(names: Iterable[str]) -> dict[str, Tag]:
+    """Get or create tags in two queries whatever their number."""
+    names = list(dict.fromkeys(names))
+    found = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    missing = [Tag(name=n) for n in names if n not in found]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        found = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    return found
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    """The audited view of a customer: its fields, contact points and tags."""
+    points = list(customer.contact_points.all())
+    return {
+        "name": customer.name,
+        "kind": customer.kind,
+        "status": customer.status,
+        "account_manager": customer.account_manager.username if customer.account_manager else None,
+        "external_id": customer.external_id,
+        "preferred_channel": customer.preferred_channel,
+        "language": customer.language,
+        "timezone": customer.timezone,
+        "consent": customer.consent,
+        "notes": customer.notes,
+        "emails": [p.value for p in points if p.kind == ContactPointKind.EMAIL],
+        "phones": [p.value for p in points if p.kind == ContactPointKind.PHONE],
+        "tags": sorted(t.name for t in customer.tags.all()),
+    }
+
+
+def _unique_violation(exc: IntegrityError, external_id: str | None) -> Conflict:
+    text = str(exc).lower()
+    if "external_id" in text and external_id:
+        owner = Customer.objects.filter(external_id=external_id).first()
+        return Conflict(
+            f"The external id '{external_id}' already belongs to {owner.name if owner else 'another customer'}.",
+            field="external_id",
+            existing_customer={"id": owner.id, "reference": owner.reference, "name": owner.name} if owner else None,
+        )
+    return Conflict("Another change to these details happened at the same moment; try again.")
+
+
+@transaction.atomic
+def create_customer(*, actor: Actor, data: CustomerInput) -> Customer:
+    if actor is not None:
+        require_staff(actor)
+    clean = clean_customer_input(data, creating=True)
+    if clean.emails:
+        _email_owner_conflict(clean.emails)
+    customer = Customer(**clean.values)
+    try:
+        with transaction.atomic():
+            customer.save()
+            _write_contact_points(customer, ContactPointKind.EMAIL, clean.emails or [])
+            _write_contact_points(customer, ContactPointKind.PHONE, clean.phones or [])
+    except IntegrityError as exc:
+        # Two requests creating the same email at the same moment: the loser lands here.
+        if clean.emails:
+            _email_owner_conflict(clean.emails)
+        raise _unique_violation(exc, clean.values.get("external_id")) from None
+    _write_name_keys(customer)
+    if clean.tags:
+        customer.tags.set(tags_by_name(clean.tags).values())
+    audit.record(
+        actor=actor, action="customer.created", subject_type="customer", subject_id=customer.id, changes=snapshot(customer)
+    )
+    events.publish(CustomerCreated(customer_id=customer.id, at=customer.created_at))
+    return customer
+
+
+@transaction.atomic
+def update_customer(*, actor: Actor, customer_id: int, data: CustomerInput, expected_version: int | None = None) -> Customer:
+    if actor is not None:
+        require_staff(actor)
+    customer = _locked_live_customer(customer_id)
+    if expected_version is not None and customer.version != expected_version:
+        raise PreconditionFailed(f"{customer.reference} changed since you read it (now version {customer.version}).")
+    clean = clean_customer_input(data, creating=False)
+    before = snapshot(customer)
+    if clean.emails:
+        _email_owner_conflict(clean.emails, exclude_customer_id=customer.id)
+    for name, value in clean.values.items():
+        setattr(customer, name, value)
+    customer.version += 1
+    try:
+        with transaction.atomic():
+            customer.save()
+            if clean.emails is not None:
+                _write_contact_points(customer, ContactPointKind.EMAIL, clean.emails)
+            if clean.phones is not None:
+                _write_contact_points(customer, ContactPointKind.PHONE, clean.phones)
+    except IntegrityError as exc:
+        if clean.emails:
+            _email_owner_conflict(clean.emails, exclude_customer_id=customer.id)
+        raise _unique_violation(exc, clean.values.get("external_id")) from None
+    if "name" in clean.values:
+        _write_name_keys(customer)
+    if clean.tags is not None:
+        customer.tags.set(tags_by_name(clean.tags).values())
+    changes = audit.diff(before, snapshot(customer))
+    if changes:
+        audit.record(actor=actor, action="customer.updated", subject_type="customer", subject_id=customer.id, changes=changes)
+        events.publish(CustomerUpdated(customer_id=customer.id, fields=tuple(changes), at=timezone.now()))
+    return customer
+
+
+def _locked_live_customer(customer_id: int) -> Customer:
+    customer = Customer.objects.select_for_update().filter(id=customer_id).first()
+    if customer is None:
+        raise NotFound(f"No customer with id {customer_id}.")
+    if customer.merged_into_id is not None:
+        raise Conflict(
+            f"{customer.reference} was merged into {Customer(id=customer.merged_into_id).reference}.",
+            merged_into=customer.merged_into_id,
+        )
+    return customer
+
+
+MAX_SUMMARY = 300
+MAX_CALL_SECONDS = 24 * 3600
+
+
+@transaction.atomic
+def log_interaction(
+    *,
+    actor: Actor,
+    customer_id: int,
+    channel: str,
+    direction: str,
+    summary: str,
+    body: str = "",
+    occurred_at: datetime | None = None,
+    duration_seconds: int | None = None,
+    source_type: str = "",
+    source_id: int | None = None,
+) -> Interaction:
+    """Record one contact on the customer's timeline. Every channel comes through here."""
+    if actor is not None:
+        require_staff(actor)
+    errors: dict[str, list[str]] = {}
+    _collect(errors, "channel", lambda: validate_choice(channel, Channel, "channel"))
+    if direction not in Direction.values:
+        errors["direction"] = [f"'{direction}' is not one of: in, out."]
+    summary = " ".join((summary or "").split())
+    if not summary:
+        errors["summary"] = ["Say in a few words what the contact was about."]
+    elif len(summary) > MAX_SUMMARY:
+        errors["summary"] = [f"A summary can have at most {MAX_SUMMARY} characters; put the rest in the notes."]
+    now = timezone.now()
+    occurred_at = occurred_at or now
+    if timezone.is_naive(occurred_at):
+        errors["occurred_at"] = ["Give the time with its offset or zone (for example 2026-11-23T14:30:00+00:00)."]
+    elif occurred_at > now + timedelta(minutes=5):
+        errors["occurred_at"] = ["A contact cannot be logged in the future."]
+    if duration_seconds is not None and not 0 <= duration_seconds <= MAX_CALL_SECONDS:
+        errors["duration_seconds"] = [f"The duration must be between 0 and {MAX_CALL_SECONDS} seconds."]
+    if errors:
+        raise InvalidInput(errors)
+    customer = Customer.objects.filter(id=customer_id).only("id", "merged_into_id").first()
+    if customer is None:
+        raise NotFound(f"No customer with id {customer_id}.")
+    # Contacts with a merged-away duplicate land on the surviving record.
+    target_id = customer.merged_into_id or customer.id
+    interaction = Interaction.objects.create(
+        customer_id=target_id,
+        channel=channel,
+        direction=direction,
+        occurred_at=occurred_at,
+        summary=summary,
+        body=body or "",
+        staff=actor,
+        duration_seconds=duration_seconds,
+        source_type=source_type,
+        source_id=source_id,
+    )
+    events.publish(
+        InteractionLogged(interaction_id=interaction.id, customer_id=target_id, channel=channel, at=occurred_at)
+    )
+    return interaction
+
+
+# Higher apps move their own rows when two customers merge (cases, orders, surveys). Each
+# step runs inside the merge transaction, so a merge is whole or not at all.
+MergeStep = Callable[[int, int], None]
+_merge_steps: list[MergeStep] = []
+
+
+def register_merge_step(step: MergeStep) -> None:
+    if step not in _merge_steps:
+        _merge_steps.append(step)
+
+
+@transaction.atomic
+def merge_customers(*, actor: Actor, survivor_id: int, duplicate_id: int) -> Customer:
+    """Fold ``duplicate`` into ``survivor``: its timeline, contact points, tags and every
+    later record move; blanks on the survivor are filled; the duplicate stays as a pointer
+    so its reference still resolves. Recorded on both records' audit trails."""
+    if actor is not None:
+        require_role(actor, Role.LEAD, "merge customers")
+    if survivor_id == duplicate_id:
+        raise InvalidInput("A customer cannot be merged into itself.", "duplicate_id")
+    # Lock both rows in id order so two merges of the same pair cannot deadlock.
+    locked = {c.id: c for c in Customer.objects.select_for_update().filter(id__in=sorted([survivor_id, duplicate_id])).order_by("id")}
+    survivor, duplicate = locked.get(survivor_id), locked.get(duplicate_id)
+    if survivor is None:
+        raise NotFound(f"No customer with id {survivor_id}.")
+    if duplicate is None:
+        raise InvalidInput(f"No customer with id {duplicate_id}.", "duplicate_id")
+    for customer in (survivor, duplicate):
+        if customer.merged_into_id is not None:
+            raise Conflict(f"{customer.reference} was already merged into another customer.", merged_into=customer.merged_into_id)
+    before = snapshot(survivor)
+    moved_contacts = Interaction.objects.filter(customer=duplicate).update(customer=survivor)
+
+    have = set(ContactPoint.objects.filter(customer=survivor).values_list("kind", "value"))
+    dup_points = list(ContactPoint.objects.filter(customer=duplicate))
+    ContactPoint.objects.filter(customer=duplicate).delete()
+    ContactPoint.objects.bulk_create(
+        ContactPoint(customer=survivor, kind=p.kind, value=p.value, label=p.label, bouncing=p.bouncing)
+        for p in dup_points
+        if (p.kind, p.value) not in have
+    )
+    survivor.tags.add(*duplicate.tags.all())
+    for name in ("account_manager_id", "external_id", "preferred_channel", "notes"):
+        if not getattr(survivor, name) and getattr(duplicate, name):
+            setattr(survivor, name, getattr(duplicate, name))
+            if name == "external_id":
+                duplicate.external_id = None
+    if survivor.status == CustomerStatus.PROSPECT and duplicate.status != CustomerStatus.PROSPECT:
+        survivor.status = duplicate.status
+    duplicate.merged_into = survivor
+    duplicate.version += 1
+    duplicate.save(update_fields=["merged_into", "external_id", "version", "updated_at"])
+    NameKey.objects.filter(customer=duplicate).delete()
+    survivor.version += 1
+    survivor.save()
+    for step in _merge_steps:
+        step(survivor.id, duplicate.id)
+    changes = {
+        "merged": {"duplicate_id": duplicate.id, "duplicate": duplicate.reference, "duplicate_name": duplicate.name},
+        "moved_contacts": moved_contacts,
+        "duplicate_snapshot": snapshot(duplicate) | {"emails": [p.value for p in dup_points if p.kind == "email"]},
+        **audit.diff(before, snapshot(survivor)),
+    }
+    audit.record(actor=actor, action="customer.merged", subject_type="customer", subject_id=survivor.id, changes=changes)
+    audit.record(
+        actor=actor,
+        action="customer.merged_away",
+        subject_type="customer",
+        subject_id=duplicate.id,
+        changes={"merged_into": survivor.reference},
+    )
+    events.publish(CustomersMerged(survivor_id=survivor.id, duplicate_id=duplicate.id, at=timezone.now()))
+    return survivor
+
+
+def input_field_names() -> list[str]:
+    return [f.name for f in fields(CustomerInput)]
