@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.security import HttpBearer
 
 from rapport.core.money import Money
@@ -98,9 +98,9 @@ def list_staff(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.post("/staff", response={201: StaffOut}, summary="Add a staff member (care managers and admins)")
-def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, dict[str, object]]:
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status:
     staff = services.create_staff(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
-    return 201, _staff_out(staff)
+    return Status(201, _staff_out(staff))
 
 
 class TeamOut(Schema):
