@@ -322,3 +322,16 @@ def test_merge_rules(agent_api: ApiClient, lead_api: ApiClient) -> None:
     assert lead_api.post(f"/customers/{a['id']}/merge", {"duplicate_id": a["id"]}).status_code == 422
     assert lead_api.post(f"/customers/{a['id']}/merge", {"duplicate_id": 987654}).status_code == 422
     assert Customer.objects.filter(merged_into__isnull=False).count() == 0
+
+
+@pytest.mark.parametrize("path", ["/customers", "/customers/{id}/timeline", "/search?q=smi"])
+def test_list_endpoints_do_not_query_per_row(agent_api: ApiClient, django_assert_max_num_queries, path: str) -> None:  # type: ignore[no-untyped-def]
+    first = create(agent_api, tags=["vip"])
+    for n in range(30):
+        c = create(agent_api, name=f"Smith {n}", emails=[f"s{n}@example.com"], phones=[], tags=["vip", f"t{n}"])
+        agent_api.post(f"/customers/{first['id']}/interactions", {"channel": "phone", "direction": "in", "summary": f"Call {n}"})
+        assert c["id"]
+    url = path.format(id=first["id"])
+    with django_assert_max_num_queries(8):
+        response = agent_api.client.get(f"/api/v1{url}", headers=agent_api.headers)
+    assert response.status_code == 200
