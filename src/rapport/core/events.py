@@ -27,3 +27,8 @@ def publish(event: object) -> None:
             handler(event)
 
     transaction.on_commit(deliver)
+
+
+def unsubscribe(event_type: type, handler: Handler) -> None:
+    if handler in _handlers[event_type]:
+        _handlers[event_type].remove(handler)
