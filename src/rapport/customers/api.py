@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 
-from rapport.core.api import idempotent_create, json_response
+from rapport.core.api import idempotent_create, json_response, problem
 from rapport.core.errors import InvalidInput
 from rapport.core.pagination import clamp_limit
-from rapport.customers import queries, services
+from rapport.customers import imports, queries, services
+from rapport.customers.imports import COLUMNS
 from rapport.customers.models import ContactPointKind, Customer, Interaction
 from rapport.people.permissions import require_staff
 
@@ -240,14 +243,14 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     return idempotent_create(request, create)
 
 
-@router.get("/customers/{customer_id}", response=CustomerOut, summary="One customer (with an ETag)")
+@router.get("/customers/{int:customer_id}", response=CustomerOut, summary="One customer (with an ETag)")
 def get_customer(request: HttpRequest, customer_id: int) -> HttpResponse:
     require_staff(request.auth)  # type: ignore[attr-defined]
     return _with_etag(queries.get_customer(customer_id))
 
 
 @router.patch(
-    "/customers/{customer_id}",
+    "/customers/{int:customer_id}",
     response=CustomerOut,
     summary="Change a customer",
     description="Send `If-Match` with the ETag you read to refuse a stale write (412).",
@@ -313,3 +316,67 @@ def search(request: HttpRequest, q: str, limit: int = 20) -> dict[str, Any]:
             for i in queries.search_interactions(q, limit=limit)
         ],
     }
+
+
+# --- CSV import and export (rapport.customers.imports) -----------------------------------------
+class ImportRowError(Schema):
+    line: int
+    field: str
+    message: str
+
+
+class ImportReportOut(Schema):
+    dry_run: bool
+    rows: int
+    created: int
+    errors: list[ImportRowError]
+
+
+@router.post(
+    "/customers/import",
+    response={200: ImportReportOut, 201: ImportReportOut},
+    summary="Import customers from CSV",
+    description=(
+        "Send the CSV as the request body with `Content-Type: text/csv` (UTF-8, up to 50 MB). Columns: "
+        + ", ".join(f"`{c}`" for c in COLUMNS)
+        + "; `emails`, `phones` and `tags` hold several values separated by `;`. With `dry_run=true` "
+        "(the default) every row is checked and nothing is written (200). A real import answers 201. "
+        "If any row is bad nothing is imported: 422 with `errors` listing every bad row by line "
+        "(line 1 is the header). Care managers and above."
+    ),
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+def import_customers_csv(request: HttpRequest, dry_run: bool = True) -> HttpResponse:
+    if request.content_type != "text/csv":
+        raise InvalidInput("Send the file with Content-Type: text/csv.", "Content-Type")
+    report = imports.import_customers(actor=request.auth, source=io.BytesIO(request.body), dry_run=dry_run)  # type: ignore[attr-defined]
+    body = {
+        "dry_run": report.dry_run,
+        "rows": report.rows,
+        "created": report.created,
+        "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in report.errors],
+    }
+    if report.errors:
+        return problem(422, "Invalid input", f"{len(report.errors)} problem(s) in the file; nothing was imported.", **body)
+    return json_response(200 if dry_run else 201, body)
+
+
+@router.get(
+    "/customers/export",
+    summary="Export customers as CSV",
+    description="The same filters as the list (`q`, `status`, `account_manager`, `tag`); the CSV re-imports. Team leads and above.",
+    response={200: str},
+    openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)
+def export_customers_csv(
+    request: HttpRequest, q: str = "", status: str = "", account_manager: str = "", tag: str = ""
+) -> StreamingHttpResponse:
+    filters = queries.CustomerFilters(q=q, status=status, account_manager=account_manager, tag=tag)
+    lines = imports.export_customers(actor=request.auth, filters=filters)  # type: ignore[attr-defined]
+    return csv_download(lines)
+
+
+def csv_download(lines: Iterator[str], filename: str = "customers.csv") -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

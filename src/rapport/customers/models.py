@@ -188,3 +188,51 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} {self.get_direction_display().lower()}: {self.summary}"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to start"
+    VALIDATING = "validating", "Checking rows"
+    INVALID = "invalid", "Has errors"
+    IMPORTING = "importing", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A customer CSV upload checked (and imported) by a background task, with its progress."""
+
+    ERRORS_KEPT = 1000  # the stored error list is capped; error_count holds the true total
+
+    file = models.CharField(max_length=255)  # name in the default storage
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    dry_run = models.BooleanField(default=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{"line", "field", "message"}], at most ERRORS_KEPT
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True, default="")  # an unexpected crash, for the operator
+    # A real import started from a clean dry run points at it; one real import per dry run.
+    dry_run_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="real_import"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.id} ({self.status})"
+
+    @property
+    def running(self) -> bool:
+        return self.status in (ImportStatus.PENDING, ImportStatus.VALIDATING, ImportStatus.IMPORTING)
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.rows_done * 100 // self.rows_total) if self.rows_total else 0

@@ -21,6 +21,7 @@ from rapport.customers.models import (
     parse_reference,
 )
 from rapport.customers.validation import phone_prefix
+from rapport.people.models import Staff
 
 INTERACTION_TABLE = "customers_interaction"
 INTERACTION_TEXT = ("summary", "body")
@@ -51,6 +52,13 @@ class CustomerFilters:
 
 
 def list_customers(filters: CustomerFilters, *, cursor: str | None, limit: int) -> Page[Customer]:
+    page = paginate_by_id(filtered_customers(filters).only("id"), cursor=cursor, limit=limit)
+    by_id = {c.id: c for c in with_details(Customer.objects.filter(id__in=[c.id for c in page.items]))}
+    return Page([by_id[c.id] for c in page.items], page.next_cursor)
+
+
+def filtered_customers(filters: CustomerFilters) -> QuerySet[Customer]:
+    """Live customers matching the list filters (shared by the list and the CSV export)."""
     queryset = Customer.objects.live()
     if filters.status:
         if filters.status not in CustomerStatus.values:
@@ -65,9 +73,7 @@ def list_customers(filters: CustomerFilters, *, cursor: str | None, limit: int) 
     if filters.q:
         ids = search_customer_ids(filters.q, limit=1000)
         queryset = queryset.filter(id__in=ids)
-    page = paginate_by_id(queryset.only("id"), cursor=cursor, limit=limit)
-    by_id = {c.id: c for c in with_details(Customer.objects.filter(id__in=[c.id for c in page.items]))}
-    return Page([by_id[c.id] for c in page.items], page.next_cursor)
+    return queryset
 
 
 def search_customer_ids(text: str, *, limit: int = 20) -> list[int]:
@@ -153,3 +159,12 @@ def my_customers(staff_id: int, limit: int = 50) -> list[Customer]:
     return list(
         with_details(Customer.objects.managed_by(staff_id)).order_by("name")[:limit]
     )
+
+
+def manager_choices() -> list[tuple[str, str]]:
+    """Active staff as (username, label) pairs for an account-manager select, in one query."""
+    rows = Staff.objects.active().order_by("first_name", "last_name", "username")
+    return [
+        (username, f"{' '.join(filter(None, [first, last]))} ({username})" if first or last else username)
+        for username, first, last in rows.values_list("username", "first_name", "last_name")
+    ]

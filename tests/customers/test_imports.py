@@ -1,0 +1,242 @@
+"""Customer CSV import/export through the service, the API and the background job."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+
+from rapport.core.errors import PermissionDenied
+from rapport.core.models import AuditEntry
+from rapport.customers import imports, services
+from rapport.customers.imports import export_customers, fast_normalise_email, import_customers
+from rapport.customers.models import ContactPoint, Customer, ImportJob, ImportStatus, NameKey
+from rapport.customers.queries import CustomerFilters
+from rapport.customers.tasks import run_import
+from rapport.customers.validation import normalise_email
+from rapport.people.models import Staff
+from tests.conftest import ApiClient, api_for
+
+HEADER = "name,kind,status,emails,phones,account_manager,external_id,tags,consent_email,notes\n"
+GOOD = (
+    HEADER
+    + "Jane Smith,person,active,jane@example.com;J.Smith@Example.org,020 7946 0018,mo,EXT-1,vip;Gold,yes,likes tea\n"
+    + 'Acme Ltd,organisation,prospect,info@acme.example.com,,,EXT-2,gold,0,"two\nlines"\n'
+    + "Bob Jones,,,,+44 7911 123456;07911 123457,,,,,\n"
+)
+
+
+def run(actor: Staff | None, text: str | bytes, dry_run: bool = False) -> imports.ImportReport:
+    source: Any = io.BytesIO(text.encode() if isinstance(text, str) else text)
+    return import_customers(actor=actor, source=source, dry_run=dry_run)
+
+
+def lines_of(report: imports.ImportReport) -> list[tuple[int, str]]:
+    return [(e.line, e.field) for e in report.errors]
+
+
+def test_good_file_imports_every_row(manager: Staff) -> None:
+    report = run(manager, GOOD)
+    assert report.errors == [] and report.rows == 3 and report.created == 3
+    jane = Customer.objects.get(external_id="EXT-1")
+    assert (
+        jane.status == "active" and jane.account_manager == manager and jane.consent_email and jane.notes == "likes tea"
+    )
+    points = list(jane.contact_points.order_by("id").values_list("kind", "value", "is_primary"))
+    assert points == [
+        ("email", "jane@example.com", True),
+        ("email", "j.smith@example.org", False),
+        ("phone", "+442079460018", True),
+    ]
+    assert sorted(t.name for t in jane.tags.all()) == ["gold", "vip"]
+    assert set(NameKey.objects.filter(customer=jane).values_list("key", flat=True)) == {"jane", "smith"}
+    assert Customer.objects.get(external_id="EXT-2").notes == "two\nlines"
+    bob = Customer.objects.get(name="Bob Jones")
+    assert bob.kind == "person" and bob.status == "prospect" and bob.language == "en"
+    assert list(bob.contact_points.values_list("value", flat=True)) == ["+447911123456", "+447911123457"]
+    entry = AuditEntry.objects.get(action="customer.imported")
+    assert entry.subject_type == "import" and entry.changes["created"] == 3
+    first, last = entry.changes["customer_id_ranges"][0]
+    assert last - first == 2
+    # Found by the API's search, like any customer.
+    assert [c.id for c in services.Customer.objects.filter(id=jane.id)] == [jane.id]
+
+
+def test_bad_rows_are_all_reported_and_nothing_is_imported(manager: Staff) -> None:
+    text = (
+        HEADER
+        + "Good Person,,,good@example.com,,,,,,\n"
+        + ",person,,,,,,,,\n"  # line 3: no name
+        + "Kim,robot,unknown,not-an-email,12,,,,maybe,\n"  # line 4: four mistakes
+        + 'Quoted,,,,,,,,,"a\nb\nc"\n'  # lines 5-7
+        + "After Newlines,,,x@@y,,nobody,,,,\n"  # line 8: bad email, unknown manager
+    )
+    report = run(manager, text)
+    assert report.created == 0
+    assert lines_of(report) == [
+        (3, "name"),
+        (4, "kind"),
+        (4, "status"),
+        (4, "emails"),
+        (4, "phones"),
+        (4, "consent_email"),
+        (8, "emails"),
+        (8, "account_manager"),
+    ]
+    assert "nobody" in report.errors[-1].message
+    assert Customer.objects.count() == 0 and ContactPoint.objects.count() == 0
+
+
+def test_dry_run_writes_nothing(manager: Staff) -> None:
+    report = run(manager, GOOD, dry_run=True)
+    assert report.errors == [] and report.rows == 3 and report.created == 0
+    assert Customer.objects.count() == 0 and not AuditEntry.objects.filter(action="customer.imported").exists()
+
+
+def test_duplicates_within_the_file_and_against_the_database(manager: Staff) -> None:
+    services.create_customer(
+        actor=manager, data=services.CustomerInput(name="Old", emails=["old@example.com"], external_id="OLD")
+    )
+    text = (
+        "name,emails,external_id\n"
+        "A,a@example.com,X1\n"
+        "B,A@example.com,X2\n"  # same email as line 2
+        "C,c@example.com,X1\n"  # same external id as line 2
+        "D,old@example.com,\n"  # taken in the database
+        "E,,OLD\n"
+    )
+    report = run(manager, text)
+    assert lines_of(report) == [
+        (2, "emails"),
+        (2, "external_id"),
+        (3, "emails"),
+        (4, "external_id"),
+        (5, "emails"),
+        (6, "external_id"),
+    ]
+    assert "line 3" in report.errors[0].message and "line 2" in report.errors[2].message
+    assert "CU-" in report.errors[4].message
+    assert Customer.objects.count() == 1
+
+
+def test_bom_is_accepted_and_other_encodings_refused(manager: Staff) -> None:
+    assert run(manager, b"\xef\xbb\xbfname,notes\nJos\xc3\xa9,\n", dry_run=True).errors == []
+    report = run(manager, "name,notes\nA,\nJosé,\n".encode("latin-1"))
+    assert lines_of(report) == [(3, "file")] and "UTF-8" in report.errors[0].message
+    report = run(manager, "name\nA\n".encode("utf-16"))
+    assert lines_of(report) == [(1, "file")]
+
+
+def test_header_problems_are_one_error_at_line_one(manager: Staff) -> None:
+    report = run(manager, "nam,colour\nA,red\n")
+    assert len(report.errors) == 1 and report.errors[0].line == 1
+    assert "colour" in report.errors[0].message and "'name'" in report.errors[0].message
+
+
+def test_str_and_path_sources(manager: Staff, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    assert import_customers(actor=manager, source=path, dry_run=True).rows == 3
+    assert import_customers(actor=manager, source=io.StringIO(GOOD), dry_run=True).rows == 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Jane@Example.com",
+        "a.b+c@sub.example.co.uk",
+        "x@localhost",
+        "a..b@example.com",
+        "é@example.com",
+        "a@xn--bcher-kva.example",
+        "a@ex--ample.com",
+        "a@example.test",
+        ".a@example.com",
+        "a@-x.com",
+        "  b@example.org ",
+    ],
+)
+def test_email_fast_path_agrees_with_the_validator(raw: str) -> None:
+    try:
+        expected: str | None = normalise_email(raw)
+    except services.InvalidInput:
+        expected = None
+    try:
+        got: str | None = fast_normalise_email(raw)
+    except services.InvalidInput:
+        got = None
+    assert got == expected
+
+
+def test_export_reimports_the_same_data(manager: Staff, lead: Staff) -> None:
+    assert run(manager, GOOD).created == 3
+    exported = "".join(export_customers(actor=lead, filters=CustomerFilters()))
+    before = sorted((services.snapshot(c) for c in Customer.objects.all()), key=repr)
+    Customer.objects.all().delete()
+    report = run(manager, exported)
+    assert report.errors == [] and report.created == 3
+    after = sorted((services.snapshot(c) for c in Customer.objects.all()), key=repr)
+    assert before == after
+    only_gold = "".join(export_customers(actor=lead, filters=CustomerFilters(tag="gold")))
+    assert only_gold.count("\r\n") == 3  # header and two customers (one note holds a newline)
+
+
+def test_agent_may_not_import_or_export(agent_api: ApiClient, agent: Staff) -> None:
+    r = agent_api.client.post("/api/v1/customers/import", GOOD, content_type="text/csv", headers=agent_api.headers)
+    assert r.status_code == 403
+    r = agent_api.get("/customers/export")
+    assert r.status_code == 403
+    with pytest.raises(PermissionDenied):
+        run(agent, GOOD)
+
+
+def _post_csv(api: ApiClient, text: str, dry_run: bool) -> Any:
+    return api.client.post(
+        f"/api/v1/customers/import?dry_run={'true' if dry_run else 'false'}",
+        text,
+        content_type="text/csv",
+        headers=api.headers,
+    )
+
+
+def test_api_import_and_422_shape(manager: Staff, lead_api: ApiClient) -> None:
+    api = api_for(manager)
+    r = _post_csv(api, GOOD, dry_run=True)
+    assert r.status_code == 200 and r.json() == {"dry_run": True, "rows": 3, "created": 0, "errors": []}
+    r = _post_csv(api, GOOD, dry_run=False)
+    assert r.status_code == 201 and r.json()["created"] == 3
+    r = _post_csv(api, "name,emails\nA,bad\n,\n", dry_run=False)
+    assert r.status_code == 422 and r["Content-Type"] == "application/problem+json"
+    assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(2, "emails"), (3, "name")]
+    assert all(set(e) == {"line", "field", "message"} for e in r.json()["errors"])
+    r = lead_api.get("/customers/export", status="active")
+    assert r.status_code == 200 and r["Content-Disposition"].startswith("attachment")
+    body = b"".join(r.streaming_content).decode()
+    assert body.splitlines()[0].startswith("name,kind,status") and "Jane Smith" in body and "Acme" not in body
+
+
+def test_job_runs_once_and_reports_progress(manager: Staff, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = imports.start_import(actor=manager, upload=io.BytesIO(GOOD.encode()), dry_run=True, name="c.csv")
+    assert len(callbacks) == 1 and default_storage.exists(job.file)
+    run_import.call(job.id)
+    job.refresh_from_db()
+    assert (job.status, job.rows_total, job.rows_done, job.error_count) == (ImportStatus.DONE, 3, 3, 0)
+    assert Customer.objects.count() == 0
+    run_import.call(job.id)  # already done: left alone
+    real = imports.confirm_import(actor=manager, job_id=job.id)
+    run_import.call(real.id)
+    real.refresh_from_db()
+    assert real.status == ImportStatus.DONE and real.created == 3 and Customer.objects.count() == 3
+    with pytest.raises(services.Conflict):
+        imports.confirm_import(actor=manager, job_id=job.id)
+    bad = imports.start_import(actor=manager, upload=io.BytesIO(b"name,notes\n\n,x\n"), dry_run=False)
+    run_import.call(bad.id)
+    bad.refresh_from_db()
+    assert bad.status == ImportStatus.INVALID and bad.errors == [
+        {"line": 3, "field": "name", "message": "A name is required."}
+    ]
+    assert ImportJob.objects.count() == 3
