@@ -1,7 +1,18 @@
 from django.urls import path
 
+from rapport.customers import views
+
 # Pages for customers and their timeline (views.py).
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", views.home, name="home"),
+    path("search", views.search, name="search"),
+    path("customers/", views.customer_list, name="customers"),
+    path("customers/new/", views.customer_new, name="customer-new"),
+    path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
+    path("customers/<int:customer_id>/edit/", views.customer_edit, name="customer-edit"),
+    path("customers/<int:customer_id>/log/", views.customer_log, name="customer-log"),
+    path("customers/<int:customer_id>/merge/", views.customer_merge, name="customer-merge"),
+]
 
 # CSV import and export pages (imports_views.py).
 urlpatterns += []

@@ -1,0 +1,40 @@
+"""Staff administration forms. They only parse; the rules live in people.services."""
+
+from __future__ import annotations
+
+from django import forms
+
+from rapport.core.errors import InvalidInput
+from rapport.people.models import Role, Team
+
+
+def add_service_errors(form: forms.Form, exc: InvalidInput) -> None:
+    """Show a service's field errors on the form; unknown fields become form-wide errors."""
+    for field, messages in exc.errors.items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+
+
+class StaffCreateForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.AGENT)
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, empty_label="No team")
+    password = forms.CharField(
+        label="Initial password",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters; they can change it later.",
+    )
+
+
+class StaffUpdateForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, empty_label="Keep team")
+    is_active = forms.BooleanField(label="Active", required=False)
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
