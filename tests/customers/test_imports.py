@@ -240,3 +240,59 @@ def test_job_runs_once_and_reports_progress(manager: Staff, django_capture_on_co
         {"line": 3, "field": "name", "message": "A name is required."}
     ]
     assert ImportJob.objects.count() == 3
+
+
+IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+def test_pages_upload_dry_run_confirm_and_export(
+    client: Any, manager: Staff, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.TASKS = IMMEDIATE
+    client.force_login(manager)
+    page = client.get("/customers/import/")
+    assert page.status_code == 200 and b'name="dry_run"' in page.content and b"checked" in page.content
+    upload = io.BytesIO(GOOD.encode())
+    upload.name = "people.csv"
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post("/customers/import/", {"file": upload, "dry_run": "on"})
+    assert r.status_code == 302
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.DONE and job.rows_done == 3
+    page = client.get(r["Location"])
+    assert b"Import for real" in page.content and b"every 1s" not in page.content
+    fragment = client.get(r["Location"], headers={"HX-Request": "true"})
+    assert b"<html" not in fragment.content and b"All 3 rows are fine" in fragment.content
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(f"/customers/import/{job.id}/confirm/")
+    assert r.status_code == 302 and Customer.objects.count() == 3
+    assert b"Imported 3 customers" in client.get(r["Location"]).content
+    export = client.get("/customers/export.csv", {"tag": "vip"})
+    assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
+    assert b"".join(export.streaming_content).decode().count("Jane Smith") == 1
+
+
+def test_job_page_polls_while_running_and_lists_errors(client: Any, manager: Staff) -> None:
+    client.force_login(manager)
+    running = ImportJob.objects.create(file="x.csv", status=ImportStatus.VALIDATING, rows_total=10_000, rows_done=5_000)
+    page = client.get(f"/customers/import/{running.id}/")
+    assert (
+        b'hx-trigger="every 1s"' in page.content
+        and b'<progress id="import-progress" max="10000" value="5000"' in page.content
+    )
+    bad = ImportJob.objects.create(
+        file="y.csv",
+        status=ImportStatus.INVALID,
+        error_count=1,
+        errors=[{"line": 7, "field": "emails", "message": "<b>bad</b>"}],
+    )
+    page = client.get(f"/customers/import/{bad.id}/")
+    assert b"<td>7</td><td>emails</td><td>&lt;b&gt;bad&lt;/b&gt;</td>" in page.content
+    assert b"Import for real" not in page.content
+
+
+def test_agent_sees_no_import_form(client: Any, agent: Staff) -> None:
+    client.force_login(agent)
+    page = client.get("/customers/import/")
+    assert page.status_code == 200 and b'type="file"' not in page.content
+    assert client.get("/customers/export.csv").status_code == 403

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -209,7 +209,7 @@ def _text_lines(source: IO[bytes] | IO[str]) -> Iterator[str]:
             except UnicodeDecodeError:
                 raise _EncodingError(number) from None
         else:
-            text = raw
+            text = cast(str, raw)
         if first:
             text = text.removeprefix("\ufeff")
             first = False
@@ -412,7 +412,8 @@ def _check_database(check: _Validator) -> dict[str, int]:
                 f"{value} already belongs to customer {format_reference(customer_id)}.",
             )
     for chunk in _chunks(list(check.external_lines)):
-        for value, customer_id in Customer.objects.filter(external_id__in=chunk).values_list("external_id", "id"):
+        for external, customer_id in Customer.objects.filter(external_id__in=chunk).values_list("external_id", "id"):
+            value = str(external)
             check.error(
                 check.external_lines[value],
                 "external_id",
@@ -433,7 +434,7 @@ def _check_database(check: _Validator) -> dict[str, int]:
 
 # --- writing --------------------------------------------------------------------------------
 def _copy(table: str, columns: Iterable[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -768,6 +769,10 @@ def _enqueue(job: ImportJob) -> None:
     transaction.on_commit(lambda: run_import.enqueue(job.id))
 
 
+def _set_status(job_id: int, status: str) -> None:
+    ImportJob.objects.filter(id=job_id).update(status=status)
+
+
 def run_job(job_id: int) -> None:
     """The task body: claim the job with a conditional UPDATE so it runs once, then import."""
     claimed = ImportJob.objects.filter(id=job_id, status=ImportStatus.PENDING).update(
@@ -783,7 +788,7 @@ def run_job(job_id: int) -> None:
                 source=stream,
                 dry_run=job.dry_run,
                 progress=_job_progress(job.id),
-                on_write=lambda: ImportJob.objects.filter(id=job_id).update(status=ImportStatus.IMPORTING),
+                on_write=lambda: _set_status(job_id, ImportStatus.IMPORTING),
                 job_id=job.id,
             )
     except Exception as exc:
@@ -800,3 +805,18 @@ def run_job(job_id: int) -> None:
         error_count=len(report.errors),
         finished_at=timezone.now(),
     )
+
+
+def get_job(*, actor: Staff | None, job_id: int) -> ImportJob:
+    if actor is not None:
+        require_role(actor, Role.MANAGER, "see customer imports")
+    job = ImportJob.objects.select_related("created_by", "real_import").filter(id=job_id).first()
+    if job is None:
+        raise NotFound(f"No import job {job_id}.")
+    return job
+
+
+def recent_jobs(*, actor: Staff | None, limit: int = 10) -> list[ImportJob]:
+    if actor is not None:
+        require_role(actor, Role.MANAGER, "see customer imports")
+    return list(ImportJob.objects.select_related("created_by").order_by("-created_at", "-id")[:limit])

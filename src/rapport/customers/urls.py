@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rapport.customers import views
+from rapport.customers import imports_views, views
 
 # Pages for customers and their timeline (views.py).
 urlpatterns: list = [
@@ -15,4 +15,9 @@ urlpatterns: list = [
 ]
 
 # CSV import and export pages (imports_views.py).
-urlpatterns += []
+urlpatterns += [
+    path("customers/import/", imports_views.import_page, name="customer-import"),
+    path("customers/import/<int:job_id>/", imports_views.import_job, name="customer-import-job"),
+    path("customers/import/<int:job_id>/confirm/", imports_views.import_confirm, name="customer-import-confirm"),
+    path("customers/export.csv", imports_views.export_csv, name="customer-export"),
+]
