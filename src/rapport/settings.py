@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rapport.core",
     "rapport.people",
     "rapport.customers",
+    "rapport.cases",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +131,7 @@ RAPPORT_DEFAULT_PHONE_REGION = os.environ.get("RAPPORT_DEFAULT_PHONE_REGION", "G
 # --- static and uploads ---------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # site-wide CSS and vendored htmx (rapport/ is not an app)
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

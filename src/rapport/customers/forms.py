@@ -20,6 +20,14 @@ DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 ERROR_FIELDS = {"consent": "consent_email", "duration_seconds": "duration_minutes", "body": "notes"}
 
 
+class PlainForm(forms.Form):
+    """Labels without Django's trailing colon: the page styles labels itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def add_service_errors(form: forms.Form, exc: InvalidInput) -> None:
     for field, messages in exc.errors.items():
         name = ERROR_FIELDS.get(field, field)
@@ -40,7 +48,7 @@ def zone_choices() -> list[tuple[str, str]]:
     return [(z, z) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
 
 
-class CustomerForm(forms.Form):
+class CustomerForm(PlainForm):
     name = forms.CharField(max_length=200)
     kind = forms.ChoiceField(choices=CustomerKind.choices, initial=CustomerKind.PERSON)
     status = forms.ChoiceField(choices=CustomerStatus.choices, initial=CustomerStatus.PROSPECT)
@@ -114,7 +122,7 @@ class CustomerForm(forms.Form):
         }
 
 
-class InteractionForm(forms.Form):
+class InteractionForm(PlainForm):
     """Log a contact. "When" is typed in the viewer's zone (the active one) and stored in UTC."""
 
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.PHONE)
@@ -146,7 +154,7 @@ class InteractionForm(forms.Form):
         }
 
 
-class CustomerFilterForm(forms.Form):
+class CustomerFilterForm(PlainForm):
     q = forms.CharField(label="Name, email, phone or reference", required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *CustomerStatus.choices], required=False)
     account_manager = forms.ChoiceField(label="Account manager", required=False)

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
 from rapport.core.audit import trail
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
@@ -21,12 +22,19 @@ from rapport.core.views import bad_request
 from rapport.customers import queries, services
 from rapport.customers.forms import CustomerFilterForm, CustomerForm, InteractionForm, add_service_errors
 from rapport.customers.models import Customer
-from rapport.people.models import Role
+from rapport.people.models import Role, Staff
 from rapport.people.permissions import can_see_audit, require_role
 
 TIMELINE_PAGE = 20
 LIST_PAGE = 50
 SEARCH_LIMIT = 20
+
+
+class StaffRequest(HttpRequest):
+    """A request as these views see it: signed in (``login_required``), with htmx details."""
+
+    htmx: HtmxDetails
+    user: Staff
 
 
 def _customer_or_404(customer_id: int) -> Customer:
@@ -41,7 +49,7 @@ def _customer_or_404(customer_id: int) -> Customer:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: StaffRequest) -> HttpResponse:
     context = {
         "my_customers": queries.my_customers(request.user.id),
         "recent": queries.recent_activity(limit=20),
@@ -51,8 +59,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: StaffRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:200]
+    if request.htmx and not q:
+        return HttpResponse("")  # the live box was cleared: close the drop-down
     context = {
         "q": q,
         "customers": queries.search_customers(q, limit=SEARCH_LIMIT) if q else [],
@@ -67,7 +77,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def customer_list(request: HttpRequest) -> HttpResponse:
+def customer_list(request: StaffRequest) -> HttpResponse:
     form = CustomerFilterForm(request.GET, managers=queries.manager_choices())
     page = None
     if form.is_valid():
@@ -100,7 +110,7 @@ def audit_rows(entries: list[Any]) -> list[dict[str, Any]]:
 
 
 def _detail_context(
-    request: HttpRequest, customer: Customer, log_form: InteractionForm | None = None
+    request: StaffRequest, customer: Customer, log_form: InteractionForm | None = None
 ) -> dict[str, Any]:
     try:
         page = queries.timeline(customer.id, cursor=request.GET.get("cursor") or None, limit=TIMELINE_PAGE)
@@ -110,7 +120,7 @@ def _detail_context(
         "customer": customer,
         "page": page,
         "log_form": log_form or InteractionForm.fresh(),
-        "can_merge": request.user.has_role_at_least(Role.LEAD),  # type: ignore[union-attr]
+        "can_merge": request.user.has_role_at_least(Role.LEAD),
         "survivor": _customer_or_404(customer.merged_into_id) if customer.merged_into_id else None,
     }
     if can_see_audit(request.user):
@@ -120,7 +130,7 @@ def _detail_context(
 
 @login_required
 @require_GET
-def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
+def customer_detail(request: StaffRequest, customer_id: int) -> HttpResponse:
     customer = _customer_or_404(customer_id)
     if request.htmx and request.GET.get("cursor"):
         try:
@@ -133,12 +143,12 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def customer_log(request: HttpRequest, customer_id: int) -> HttpResponse:
+def customer_log(request: StaffRequest, customer_id: int) -> HttpResponse:
     customer = _customer_or_404(customer_id)
     form = InteractionForm(request.POST)
     if form.is_valid():
         try:
-            entry = services.log_interaction(actor=request.user, customer_id=customer.id, **form.service_kwargs())  # type: ignore[arg-type]
+            entry = services.log_interaction(actor=request.user, customer_id=customer.id, **form.service_kwargs())
         except InvalidInput as exc:
             add_service_errors(form, exc)
         else:
@@ -167,16 +177,16 @@ def _conflict_context(form: CustomerForm, exc: Conflict) -> dict[str, Any]:
 
 
 def _save_customer(
-    request: HttpRequest, form: CustomerForm, customer: Customer | None
+    request: StaffRequest, form: CustomerForm, customer: Customer | None
 ) -> HttpResponse | dict[str, Any]:
     """Call the service; a response on success, else extra context for re-rendering the form."""
     try:
         if customer is None:
-            saved = services.create_customer(actor=request.user, data=form.to_input())  # type: ignore[arg-type]
+            saved = services.create_customer(actor=request.user, data=form.to_input())
             messages.success(request, f"Created {saved.name} ({saved.reference}).")
         else:
             saved = services.update_customer(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 customer_id=customer.id,
                 data=form.to_input(),
                 expected_version=form.cleaned_data.get("version"),
@@ -195,7 +205,7 @@ def _save_customer(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def customer_new(request: HttpRequest) -> HttpResponse:
+def customer_new(request: StaffRequest) -> HttpResponse:
     managers = queries.manager_choices()
     if request.method != "POST":
         form = CustomerForm(managers=managers, initial={"account_manager": request.user.get_username()})
@@ -212,7 +222,7 @@ def customer_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def customer_edit(request: HttpRequest, customer_id: int) -> HttpResponse:
+def customer_edit(request: StaffRequest, customer_id: int) -> HttpResponse:
     customer = _customer_or_404(customer_id)
     if customer.merged_into_id:
         messages.info(request, f"{customer.reference} was merged; edit the surviving record instead.")
@@ -240,7 +250,7 @@ def _duplicate_id(raw: str | None) -> int | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
+def customer_merge(request: StaffRequest, customer_id: int) -> HttpResponse:
     require_role(request.user, Role.LEAD, "merge customers")
     survivor = _customer_or_404(customer_id)
     if request.method == "POST":
@@ -256,12 +266,12 @@ def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
     return render(request, "customers/merge.html", {"customer": survivor, "q": q, "candidates": candidates})
 
 
-def _merge(request: HttpRequest, survivor: Customer, duplicate_id: int | None) -> HttpResponse:
+def _merge(request: StaffRequest, survivor: Customer, duplicate_id: int | None) -> HttpResponse:
     if duplicate_id is None:
         messages.error(request, "Choose the duplicate to merge.")
         return redirect("customer-merge", customer_id=survivor.id)
     try:
-        merged = services.merge_customers(actor=request.user, survivor_id=survivor.id, duplicate_id=duplicate_id)  # type: ignore[arg-type]
+        merged = services.merge_customers(actor=request.user, survivor_id=survivor.id, duplicate_id=duplicate_id)
     except (InvalidInput, Conflict, NotFound) as exc:
         detail = (
             exc.detail

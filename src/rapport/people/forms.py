@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from rapport.core.errors import InvalidInput
 from rapport.people.models import Role, Team
+
+
+class PlainForm(forms.Form):
+    """Labels without Django's trailing colon: the page styles labels itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
 
 def add_service_errors(form: forms.Form, exc: InvalidInput) -> None:
@@ -16,7 +26,7 @@ def add_service_errors(form: forms.Form, exc: InvalidInput) -> None:
             form.add_error(target, message)
 
 
-class StaffCreateForm(forms.Form):
+class StaffCreateForm(PlainForm):
     username = forms.CharField(max_length=150)
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
@@ -30,11 +40,11 @@ class StaffCreateForm(forms.Form):
     )
 
 
-class StaffUpdateForm(forms.Form):
+class StaffUpdateForm(PlainForm):
     role = forms.ChoiceField(choices=Role.choices)
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, empty_label="Keep team")
     is_active = forms.BooleanField(label="Active", required=False)
 
 
-class TeamForm(forms.Form):
+class TeamForm(PlainForm):
     name = forms.CharField(label="Team name", max_length=100)
