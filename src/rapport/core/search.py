@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import connection, migrations
 from django.db.models import Q
@@ -110,3 +112,23 @@ def _drop_sql(vendor: str, table: str) -> list[str]:
         return [f"DROP INDEX IF EXISTS {table}_fulltext"]
     fts = f"{table}_fts"
     return [f"DROP TRIGGER IF EXISTS {fts}_{s}" for s in ("ai", "ad", "au")] + [f"DROP TABLE IF EXISTS {fts}"]
+
+
+@contextmanager
+def bulk_load_fulltext(table: str, columns: tuple[str, ...]) -> Iterator[None]:
+    """Around a bulk insert into ``table``: on SQLite, drop the FTS triggers and rebuild the
+    index once at the end (several times faster than a trigger per row). PostgreSQL's GIN
+    index needs nothing. Use inside ``transaction.atomic``: SQLite's DDL is transactional,
+    so a failed load rolls the triggers back too and no other writer sees them missing."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("bulk_load_fulltext must run inside a transaction")
+    with connection.cursor() as cursor:
+        for statement in _drop_sql("sqlite", table)[:3]:  # the triggers, not the index
+            cursor.execute(statement)
+    yield
+    with connection.cursor() as cursor:
+        for statement in _create_sql("sqlite", table, columns):
+            cursor.execute(statement)
