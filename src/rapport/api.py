@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
+from rapport.cases.api import router as cases_router
 from rapport.core.api import install_problem_handlers
 from rapport.customers.api import router as customers_router
 from rapport.people.api import BearerToken
@@ -26,3 +27,4 @@ api = NinjaAPI(
 install_problem_handlers(api)
 api.add_router("/", people_router)
 api.add_router("/", customers_router)
+api.add_router("/", cases_router)

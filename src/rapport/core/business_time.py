@@ -151,24 +151,33 @@ class BusinessCalendar:
     # --- arithmetic ----------------------------------------------------------
     def deadlines(self, starts: npt.NDArray[np.int64], minutes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Vectorised: epoch seconds at which ``minutes`` of open time after each start are used."""
+        return self.deadlines_in_seconds(starts, minutes.astype(np.int64) * 60)
+
+    def deadlines_in_seconds(self, starts: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         if len(starts) == 0:
             return np.zeros(0, dtype=np.int64)
         lo = datetime.fromtimestamp(int(starts.min()), UTC)
         hi = datetime.fromtimestamp(int(starts.max()), UTC)
+        # Reach far enough ahead that the longest target ends inside the compiled span.
+        span = timedelta(days=max(_DEFAULT_SPAN_DAYS, int(seconds.max() // 86400) * 7 + 14))
         while True:
-            # Reach far enough ahead that the longest target ends inside the compiled span.
-            span_days = max(_DEFAULT_SPAN_DAYS, int(minutes.max() // (60 * 24)) * 7 + 14)
-            c = self.compiled(lo, hi + timedelta(days=span_days))
+            c = self.compiled(lo, hi + span)
             if len(c.starts) == 0:
                 raise InvalidInput("The calendar is never open.", "calendar")
-            wanted = c.open_before(starts) + minutes.astype(np.int64) * 60
+            wanted = c.open_before(starts) + seconds.astype(np.int64)
             if wanted.max() <= c.before[-1] + (c.ends[-1] - c.starts[-1]):
                 # A zero target is due at once, even when the business is closed.
                 return np.maximum(c.instant_at(wanted), starts)
-            hi += timedelta(days=span_days)
+            hi += span
 
     def deadline(self, start: datetime, minutes: int) -> datetime:
-        moment = self.deadlines(np.array([int(start.timestamp())], dtype=np.int64), np.array([minutes], dtype=np.int64))
+        return self.after(start, minutes * 60)
+
+    def after(self, start: datetime, seconds: int) -> datetime:
+        """The instant at which ``seconds`` of open time after ``start`` have passed."""
+        moment = self.deadlines_in_seconds(
+            np.array([int(start.timestamp())], dtype=np.int64), np.array([seconds], dtype=np.int64)
+        )
         return datetime.fromtimestamp(int(moment[0]), UTC)
 
     def open_seconds_between(self, start: datetime, end: datetime) -> int:

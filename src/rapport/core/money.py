@@ -40,6 +40,11 @@ class Money:
             raise InvalidInput(f"{currency} has {places} decimal places; got {amount}.", field)
         return cls(value.quantize(Decimal(1).scaleb(-places)), currency)
 
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        """Trusted stored values, rounded to the currency's own decimal places."""
+        return cls(Decimal(amount).quantize(Decimal(1).scaleb(-get_currency_precision(currency))), currency)
+
     def format(self, locale: str = "en") -> str:
         return format_currency(self.amount, self.currency, locale=locale)
 

@@ -1,0 +1,116 @@
+"""Reads of cases shared by pages and the API, related rows loaded in bulk."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
+from django.utils import timezone
+
+from rapport.cases.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseType,
+    Compensation,
+    CompensationStatus,
+    Priority,
+    SlaClock,
+    Status,
+    parse_reference,
+)
+from rapport.core.errors import InvalidInput, NotFound
+from rapport.core.money import Money
+from rapport.core.pagination import Page, decode_cursor, encode_cursor
+
+
+def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
+    return queryset.select_related("owner", "team", "customer", "root_cause").prefetch_related(
+        Prefetch("clocks", queryset=SlaClock.objects.order_by("id")), "watchers"
+    )
+
+
+def get_case(reference: str) -> Case:
+    case_id = parse_reference(reference)
+    case = with_details(Case.objects.filter(id=case_id)).first() if case_id else None
+    if case is None:
+        raise NotFound(f"No case {reference}.")
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str = ""
+    type: str = ""
+    priority: str = ""
+    owner: str = ""  # a username, or "none" for unassigned
+    team: str = ""
+    customer: int | None = None
+    breached: bool | None = None
+    at_risk: bool | None = None
+    open_only: bool = False
+
+
+def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case]:
+    now = now or timezone.now()
+    queryset = Case.objects.all()
+    for value, choices, field in ((filters.status, Status, "status"), (filters.type, CaseType, "type"),
+                                  (filters.priority, Priority, "priority")):
+        if value:
+            if value not in choices.values:
+                raise InvalidInput(f"{field} must be one of {', '.join(choices.values)}.", field)
+            queryset = queryset.filter(**{field: value})
+    if filters.open_only:
+        queryset = queryset.filter(status__in=OPEN_STATUSES)
+    if filters.owner == "none":
+        queryset = queryset.filter(owner__isnull=True)
+    elif filters.owner:
+        queryset = queryset.filter(owner__username=filters.owner)
+    if filters.team:
+        queryset = queryset.filter(team__name=filters.team)
+    if filters.customer:
+        queryset = queryset.filter(customer_id=filters.customer)
+    if filters.breached is not None:
+        breached = Exists(SlaClock.objects.breached_by(now).filter(case=OuterRef("pk")))
+        queryset = queryset.filter(breached if filters.breached else ~breached)
+    if filters.at_risk is not None:
+        risky = Exists(SlaClock.objects.at_risk_by(now).filter(case=OuterRef("pk")))
+        queryset = queryset.filter(risky if filters.at_risk else ~risky)
+    return queryset
+
+
+def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+    """Newest first by id; the cursor is the last id seen."""
+    queryset = filtered(filters)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        queryset = queryset.filter(id__lt=last_id)
+    ids = list(queryset.order_by("-id").values_list("id", flat=True)[: limit + 1])
+    more = len(ids) > limit
+    ids = ids[:limit]
+    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=ids))}
+    return Page([by_id[i] for i in ids], encode_cursor([ids[-1]]) if more else None)
+
+
+def compensation_totals(case_ids: list[int]) -> dict[int, dict[str, Decimal]]:
+    """Granted compensation per case and currency, in one query."""
+    totals: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    rows = (
+        Compensation.objects.filter(case_id__in=case_ids, status=CompensationStatus.GRANTED, amount__isnull=False)
+        .values("case_id", "currency")
+        .annotate(total=Sum("amount"))
+    )
+    for row in rows:
+        totals[row["case_id"]][row["currency"]] = Money.of(row["total"], row["currency"]).amount
+    return totals
+
+
+def customer_compensation_total(customer_id: int) -> dict[str, Decimal]:
+    rows = (
+        Compensation.objects.filter(customer_id=customer_id, status=CompensationStatus.GRANTED, amount__isnull=False)
+        .values("currency")
+        .annotate(total=Sum("amount"))
+    )
+    return {row["currency"]: Money.of(row["total"], row["currency"]).amount for row in rows}

@@ -1,0 +1,136 @@
+"""SLA clocks: start, pause, resume and stop, in business time, with escalations scheduled
+as background tasks at the exact instants they fall due (never by polling every case).
+
+Called only from cases.services, inside their transactions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from rapport.cases.models import Case, ClockKind, SlaClock, SlaPolicy
+from rapport.core.business_time import BusinessCalendar
+from rapport.core.models import Calendar
+
+_engines: dict[tuple[int, str], BusinessCalendar] = {}
+
+
+def engine(calendar: Calendar) -> BusinessCalendar:
+    """A compiled calendar, cached per (calendar, last change) so edits take effect at once."""
+    key = (calendar.id, calendar.updated_at.isoformat())
+    found = _engines.get(key)
+    if found is None:
+        found = _engines[key] = calendar.as_business_hours()
+    return found
+
+
+def terms_of(policy: SlaPolicy) -> dict[str, object]:
+    return {
+        "policy_id": policy.id,
+        "policy": policy.name,
+        "calendar_id": policy.calendar_id,
+        "first_response_minutes": policy.first_response_minutes,
+        "next_response_minutes": policy.next_response_minutes,
+        "resolution_minutes": policy.resolution_minutes,
+        "at_risk_ratio": str(policy.at_risk_ratio),
+    }
+
+
+def start(case: Case, kind: str, at: datetime, *, paused: bool = False) -> SlaClock | None:
+    """Start a clock on the terms recorded on the case (none when no policy applied)."""
+    terms = case.sla_terms
+    if not terms:
+        return None
+    clock = SlaClock(
+        case=case,
+        kind=kind,
+        target_minutes=int(terms[f"{kind}_minutes"]),
+        at_risk_ratio=Decimal(str(terms["at_risk_ratio"])),
+        calendar_id=int(terms["calendar_id"]),
+        started_at=at,
+        resumed_at=at,
+    )
+    if paused:
+        clock.paused_at = at
+    else:
+        _set_deadlines(clock, at)
+    clock.save()
+    if not paused:
+        schedule(clock)
+    return clock
+
+
+def _set_deadlines(clock: SlaClock, resumed_at: datetime) -> None:
+    hours = engine(clock.calendar)
+    target = clock.target_minutes * 60
+    remaining = max(target - clock.used_seconds, 0)
+    risk_remaining = max(int(target * float(clock.at_risk_ratio)) - clock.used_seconds, 0)
+    clock.resumed_at = resumed_at
+    clock.due_at = hours.after(resumed_at, remaining)
+    clock.at_risk_at = hours.after(resumed_at, risk_remaining)
+
+
+def pause(clock: SlaClock, at: datetime) -> None:
+    if clock.stopped_at or clock.paused_at:
+        return
+    clock.used_seconds += engine(clock.calendar).open_seconds_between(clock.resumed_at or clock.started_at, at)
+    clock.paused_at = at
+    clock.due_at = clock.at_risk_at = None
+    clock.generation += 1
+    clock.save()
+
+
+def resume(clock: SlaClock, at: datetime) -> None:
+    if clock.stopped_at or not clock.paused_at:
+        return
+    clock.paused_at = None
+    _set_deadlines(clock, at)
+    clock.generation += 1
+    clock.save()
+    schedule(clock)
+
+
+def stop(clock: SlaClock, at: datetime) -> None:
+    """Stop a clock because its promise was kept (or kept late: then it counts as breached)."""
+    if clock.stopped_at:
+        return
+    if clock.paused_at is None and clock.due_at is not None and at > clock.due_at and clock.breached_at is None:
+        clock.breached_at = clock.due_at
+    clock.stopped_at = at
+    clock.generation += 1
+    clock.save()
+
+
+def restart(clock: SlaClock, at: datetime) -> None:
+    """A stopped clock runs again (a reopened case), keeping the business time already used."""
+    if not clock.stopped_at:
+        return
+    used_until = clock.paused_at or clock.stopped_at
+    clock.used_seconds += engine(clock.calendar).open_seconds_between(clock.resumed_at or clock.started_at, used_until)
+    clock.stopped_at = None
+    clock.paused_at = None
+    _set_deadlines(clock, at)
+    clock.generation += 1
+    clock.save()
+    schedule(clock)
+
+
+def schedule(clock: SlaClock) -> None:
+    """Enqueue the at-risk and breach checks for the clock's current generation, after commit."""
+    from rapport.cases import tasks  # tasks import services; keep the cycle out of import time
+
+    clock_id, generation, risk_at, due_at = clock.id, clock.generation, clock.at_risk_at, clock.due_at
+
+    def enqueue() -> None:
+        if risk_at is not None:
+            tasks.clock_at_risk.using(run_after=risk_at).enqueue(clock_id, generation)
+        if due_at is not None:
+            tasks.clock_breached.using(run_after=due_at).enqueue(clock_id, generation)
+
+    transaction.on_commit(enqueue)
+
+
+KINDS = tuple(ClockKind.values)
