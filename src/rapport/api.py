@@ -5,10 +5,12 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from rapport.cases.api import router as cases_router
+from rapport.channels.api import router as channels_router
 from rapport.core.api import install_problem_handlers
 from rapport.customers.api import router as customers_router
 from rapport.people.api import BearerToken
 from rapport.people.api import router as people_router
+from rapport.value.api import router as value_router
 
 api = NinjaAPI(
     title="Rapport API",
@@ -28,3 +30,5 @@ install_problem_handlers(api)
 api.add_router("/", people_router)
 api.add_router("/", customers_router)
 api.add_router("/", cases_router)
+api.add_router("/", channels_router)
+api.add_router("/", value_router)

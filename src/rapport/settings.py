@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "rapport.people",
     "rapport.customers",
     "rapport.cases",
+    "rapport.channels",
+    "rapport.value",
 ]
 
 MIDDLEWARE = [

@@ -8,6 +8,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("", include("rapport.people.urls")),
     path("", include("rapport.customers.urls")),
+    path("", include("rapport.cases.urls")),
+    path("", include("rapport.channels.urls")),
+    path("", include("rapport.value.urls")),
 ]
 
 handler400 = "rapport.core.views.bad_request"

@@ -1,0 +1,7 @@
+"""API v1 routes of the value app."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["value"])
