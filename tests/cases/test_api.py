@@ -231,3 +231,19 @@ def test_history_records_each_step(agent_api: ApiClient, customer: Customer) -> 
     agent_api.post(f"/cases/{ref}/status", {"status": "waiting_customer"})
     kinds = list(CaseEvent.objects.order_by("id").values_list("kind", flat=True))
     assert kinds == ["opened", "claimed", "status"]
+
+
+def test_root_cause_report_counts_complaints_and_their_cost(agent_api: ApiClient, admin_api: ApiClient, customer: Customer) -> None:
+    late = admin_api.post("/root-causes", {"name": "Late"}).json()
+    rude = admin_api.post("/root-causes", {"name": "Attitude"}).json()
+    for cause, amount in ((late, "10.00"), (late, "5.50"), (rude, None)):
+        ref = open_case(agent_api, customer, owner="alice")["reference"]
+        if amount:
+            agent_api.post(f"/cases/{ref}/compensations", {"kind": "refund", "amount": amount, "currency": "GBP"})
+        agent_api.post(f"/cases/{ref}/resolve", {"root_cause": cause["id"], "statement": "went wrong"})
+    rows = agent_api.get("/root-causes/report").json()
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["Late"]["complaints"] == 2
+    assert by_path["Late"]["compensation"] == [{"amount": "15.50", "currency": "GBP"}]
+    assert by_path["Attitude"]["complaints"] == 1 and by_path["Attitude"]["compensation"] == []
+    assert agent_api.get("/root-causes/report", months=0).status_code == 422

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -407,13 +407,32 @@ class RootCauseOut(Schema):
 @router.get("/root-causes", response=list[RootCauseOut], summary="The root-cause tree, flattened")
 def list_root_causes(request: HttpRequest) -> list[dict[str, Any]]:
     require_staff(request.auth)  # type: ignore[attr-defined]
-    causes = {c.id: c for c in RootCause.objects.filter(active=True)}
-
-    def path(c: RootCause) -> str:
-        return f"{path(causes[c.parent_id])} > {c.name}" if c.parent_id in causes else c.name
-
-    return sorted(({"id": c.id, "name": c.name, "parent": c.parent_id, "path": path(c)} for c in causes.values()),
+    paths = queries.root_cause_paths()
+    active = RootCause.objects.filter(active=True)
+    return sorted(({"id": c.id, "name": c.name, "parent": c.parent_id, "path": paths[c.id]} for c in active),
                   key=lambda row: row["path"])
+
+
+class RootCauseReportRow(Schema):
+    root_cause: int | None
+    path: str
+    month: str
+    complaints: int
+    compensation: list[MoneyOut]
+
+
+@router.get("/root-causes/report", response=list[RootCauseReportRow],
+            summary="Resolved complaints and compensation cost by root cause and month")
+def root_cause_report(request: HttpRequest, months: int = 12) -> list[dict[str, Any]]:
+    require_staff(request.auth)  # type: ignore[attr-defined]
+    if not 1 <= months <= 60:
+        raise InvalidInput("months must be between 1 and 60.", "months")
+    since = (timezone.now() - timedelta(days=31 * months)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return [
+        {"root_cause": r.root_cause_id, "path": r.path, "month": r.month, "complaints": r.complaints,
+         "compensation": [{"amount": a, "currency": c} for c, a in sorted(r.compensation.items())]}
+        for r in queries.root_cause_report(since=since)
+    ]
 
 
 @router.post("/root-causes", response={201: RootCauseOut}, summary="Add a root cause (care managers, admins)")
