@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rapport.core.errors import Conflict
+from rapport.core.errors import Conflict, InvalidInput
 from rapport.customers import demo
 
 
@@ -37,6 +37,8 @@ class Command(BaseCommand):
         except Conflict:  # another run finished first
             self.stdout.write("Demo data is already loaded; nothing to do.")
             return
+        except InvalidInput as exc:
+            raise CommandError(str(exc)) from None
         seconds = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
