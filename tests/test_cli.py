@@ -3,6 +3,7 @@ started for real (gunicorn and the worker) against a throwaway SQLite database."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -83,7 +84,7 @@ def test_createstaff_taken_username(db: Any) -> None:
 
 
 def test_createstaff_weak_password(db: Any) -> None:
-    with pytest.raises(CommandError, match="password: .*too short"):
+    with pytest.raises(CommandError, match=r"password: .*too short"):
         run("createstaff", "weak", password="abc")
     assert not Staff.objects.filter(username="weak").exists()
 
@@ -272,19 +273,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
 
 
 def test_serve_answers_health_and_login(served: Served) -> None:
-    status, headers, body = _get(served.url + "healthz")
+    status, _, body = _get(served.url + "healthz")
     assert status == 200
     assert json.loads(body) == {"status": "ok", "database": "ok"}
     assert _get(served.url + "login/")[0] == 200
