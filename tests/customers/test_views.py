@@ -438,7 +438,7 @@ def test_create_conflict_links_to_the_owner(agent: Staff) -> None:
         },
     )
     body = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert re.search(
         rf'taken@example.com belongs to <a href="/customers/{owner.id}/">Email Owner \({owner.reference}\)</a>', body
     )

@@ -25,6 +25,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 
+# Form controls and buttons a screen reader could not name (no label, aria-label or text).
+UNNAMED_CONTROLS = """
+[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+  .map(el => el.outerHTML)
+"""
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
@@ -121,6 +129,10 @@ def test_agent_creates_a_customer_logs_a_call_and_finds_them(live_server: Any, p
     expect(page.get_by_role("heading", level=1)).to_contain_text("Wilhelmina Murray")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.screenshot(path=str(SHOTS / "customer-360-360px.png"), full_page=True)
+    for path in ("/", "/customers/", "/customers/new/", f"{url.removeprefix(base)}edit/", "/search?q=wil"):
+        page.goto(base + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        assert page.evaluate(UNNAMED_CONTROLS) == [], path
 
     assert page.console_errors == []  # no CSP violations, no script errors
 

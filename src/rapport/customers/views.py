@@ -176,6 +176,10 @@ def _conflict_context(form: CustomerForm, exc: Conflict) -> dict[str, Any]:
     return {"conflict": {"what": what, "owner": owner}} if owner else {}
 
 
+def _form_status(extra: dict[str, Any]) -> int:
+    return 409 if "conflict" in extra else 400
+
+
 def _save_customer(
     request: StaffRequest, form: CustomerForm, customer: Customer | None
 ) -> HttpResponse | dict[str, Any]:
@@ -217,7 +221,7 @@ def customer_new(request: StaffRequest) -> HttpResponse:
         if isinstance(result, HttpResponse):
             return result
         extra = result
-    return render(request, "customers/form.html", {"form": form, **extra}, status=400)
+    return render(request, "customers/form.html", {"form": form, **extra}, status=_form_status(extra))
 
 
 @login_required
@@ -238,7 +242,9 @@ def customer_edit(request: StaffRequest, customer_id: int) -> HttpResponse:
         if isinstance(result, HttpResponse):
             return result
         extra = result
-    return render(request, "customers/form.html", {"form": form, "customer": customer, **extra}, status=400)
+    return render(
+        request, "customers/form.html", {"form": form, "customer": customer, **extra}, status=_form_status(extra)
+    )
 
 
 # --- merge ------------------------------------------------------------------------------
