@@ -296,3 +296,30 @@ def test_agent_sees_no_import_form(client: Any, agent: Staff) -> None:
     page = client.get("/customers/import/")
     assert page.status_code == 200 and b'type="file"' not in page.content
     assert client.get("/customers/export.csv").status_code == 403
+
+
+def test_phone_fast_path_agrees_with_the_validator(db: Any) -> None:
+    """The memo by number prefix must give exactly what normalise_phone gives, number by number."""
+    import random
+
+    from rapport.customers.imports import _Phones
+    from rapport.customers.validation import normalise_phone
+
+    rng = random.Random(5)
+    samples = ["020 7946 0018", "07911 123456", "+44 1624 123456", "+44 7781 123456", "01481 123456"]
+    prefixes = ["07", "020", "0121", "01", "03", "08", "09", "+44", "+1", "+33 6", "+49", "+353 8", "+39 3", "+61 4", "+81"]
+    prefixes += ["+52 1", "+54 9", "+44 1481", "+44 1534", "+44 7624", "+7", "+86 1", "+91 9"]
+    for _ in range(3000):
+        samples.append(rng.choice(prefixes) + "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 11))))
+    fast = _Phones()
+    for raw in samples:
+        try:
+            expected: str | None = normalise_phone(raw)
+        except services.InvalidInput:
+            expected = None
+        try:
+            got: str | None = fast(raw)
+        except services.InvalidInput:
+            got = None
+        assert got == expected, raw
+    assert len(fast.by_head) > 100  # the memo was really used
