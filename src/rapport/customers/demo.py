@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import batched
+from itertools import accumulate, batched
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -191,6 +191,9 @@ CHANNEL_WEIGHTS = {
     Channel.LETTER: 3,
     Channel.OTHER: 2,
 }
+CHANNELS = list(CHANNEL_WEIGHTS)
+CHANNEL_CUM_WEIGHTS = list(accumulate(CHANNEL_WEIGHTS.values()))
+SCORE_CUM_WEIGHTS = list(accumulate((1, 1, 1, 1, 2, 3, 4, 6, 9, 9, 7)))  # survey scores lean positive
 STAFFED_INBOUND = {Channel.PHONE, Channel.CHAT, Channel.MEETING, Channel.LETTER}
 
 
@@ -416,12 +419,11 @@ class _Generator:
 
     def _contact(self, customer: Customer, at: datetime) -> _Contact:
         rng = self.rng
-        channel = rng.choices(list(CHANNEL_WEIGHTS), weights=list(CHANNEL_WEIGHTS.values()))[0]
-        options = [key for key in SUMMARIES if key[0] == channel]
-        channel, direction = rng.choice(options)
+        picked = rng.choices(CHANNELS, cum_weights=CHANNEL_CUM_WEIGHTS)[0]
+        channel, direction = rng.choice([key for key in SUMMARIES if key[0] == picked])
         template = rng.choice(SUMMARIES[(channel, direction)])
         topic = rng.choice(TOPICS).format(n=rng.randint(10000, 99999))
-        summary = template.format(t=topic, score=rng.choices(range(11), weights=(1, 1, 1, 1, 2, 3, 4, 6, 9, 9, 7))[0])
+        summary = template.format(t=topic, score=rng.choices(range(11), cum_weights=SCORE_CUM_WEIGHTS)[0])
         staffed = direction == Direction.OUTBOUND or channel in STAFFED_INBOUND
         duration = None
         if channel == Channel.PHONE:
@@ -534,7 +536,7 @@ def _insert(model: type[models.Model], names: tuple[str, ...], rows: Iterable[tu
     Dates and JSON still go through their field's ``get_db_prep_save``, as the ORM would."""
     fields = [model._meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr,arg-type]
     table = quote(model._meta.db_table)
     sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608 - model metadata only
     # Only dates and JSON need the field's conversion; ints, strings and booleans go as they are.
