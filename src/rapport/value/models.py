@@ -1,0 +1,123 @@
+"""Orders, value-model fits and per-customer value snapshots."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from rapport.customers.models import Customer
+
+MONEY = {"max_digits": 18, "decimal_places": 4}  # every ISO 4217 precision (0-4 places) fits
+
+
+class Order(models.Model):
+    """What a customer bought. A negative revenue is a refund (kept, flagged, not a purchase occasion)."""
+
+    reference = models.CharField(max_length=100, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    ordered_at = models.DateTimeField()
+    revenue = models.DecimalField(**MONEY)
+    cost = models.DecimalField(default=0, **MONEY)
+    currency = models.CharField(max_length=3)
+    promised_delivery_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    is_refund = models.BooleanField(default=False)  # revenue < 0; written with the row
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [  # noqa: RUF012
+            models.Index(fields=["customer", "ordered_at"], name="order_customer_time"),
+            models.Index(fields=["ordered_at", "id"], name="order_time_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.CharField(max_length=200)
+    quantity = models.IntegerField(default=1)
+    revenue = models.DecimalField(**MONEY)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product}"
+
+
+class ValueModel(models.TextChoices):
+    BGNBD = "bgnbd", "BG/NBD"
+    PARETONBD = "paretonbd", "Pareto/NBD"
+    GAMMAGAMMA = "gammagamma", "Gamma-Gamma"
+
+
+class TimeUnit(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+    MONTH = "month", "Month"
+
+
+DAYS_PER_UNIT = {TimeUnit.DAY: 1.0, TimeUnit.WEEK: 7.0, TimeUnit.MONTH: 365.25 / 12}
+
+
+class FitStatus(models.TextChoices):
+    OK = "ok", "Converged"
+    FAILED = "failed", "Failed"
+
+
+class ValueFit(models.Model):
+    """One fit of one model; the latest converged fit of each model is ``in_force``."""
+
+    model = models.CharField(max_length=16, choices=ValueModel.choices)
+    params = models.JSONField(default=dict)
+    log_likelihood = models.FloatField(null=True, blank=True)
+    customers = models.PositiveIntegerField(default=0)
+    calibration_end = models.DateField()
+    time_unit = models.CharField(max_length=8, choices=TimeUnit.choices, default=TimeUnit.WEEK)
+    seconds = models.FloatField(default=0)
+    status = models.CharField(max_length=8, choices=FitStatus.choices)
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    in_force = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [  # noqa: RUF012
+            models.UniqueConstraint(fields=["model"], condition=Q(in_force=True), name="value_fit_one_in_force"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} fit {self.id} ({self.status})"
+
+
+class CustomerValue(models.Model):
+    """A customer's value as of a date, from the fits in force then; kept over time for the chart."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="value_snapshots")
+    fit = models.ForeignKey(ValueFit, on_delete=models.PROTECT, related_name="snapshots")
+    as_of = models.DateField()
+    p_alive = models.FloatField()
+    expected_orders_12m = models.FloatField()
+    expected_margin_12m = models.DecimalField(**MONEY)
+    clv = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    margin_to_date = models.DecimalField(**MONEY)
+    cost_to_serve = models.DecimalField(default=0, **MONEY)  # 0 until cost rates exist
+    recency_score = models.PositiveSmallIntegerField(null=True, blank=True)  # RFM 1-5
+    frequency_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    monetary_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    segment = models.CharField(max_length=32, blank=True, default="")
+    tier = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [  # noqa: RUF012
+            models.Index(fields=["customer", "-as_of", "-id"], name="value_latest_per_customer"),
+            models.Index(fields=["fit", "segment"], name="value_fit_segment"),
+            models.Index(fields=["fit", "tier"], name="value_fit_tier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"value of customer {self.customer_id} as of {self.as_of}"
