@@ -112,6 +112,12 @@ def test_agent_creates_a_customer_logs_a_call_and_finds_them(live_server: Any, p
     expect(entry).to_contain_text("6 min")
     assert page.url == url  # htmx: the entry arrived without leaving the page
     expect(page.locator("#log-form").get_by_label("Summary")).to_have_value("")  # a fresh form
+    form = page.locator("#log-form")
+    form.get_by_label("Channel").select_option("email")
+    form.get_by_label("Summary").fill("Sent the tracking link")
+    form.get_by_role("button", name="Log contact").click()
+    expect(page.locator("#timeline-entries .timeline__entry").first).to_contain_text("Sent the tracking link")
+    expect(page.locator("#timeline-entries .timeline__entry")).to_have_count(2)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "customer-360.png"), full_page=True)
 
@@ -129,8 +135,15 @@ def test_agent_creates_a_customer_logs_a_call_and_finds_them(live_server: Any, p
     expect(page.get_by_role("heading", level=1)).to_contain_text("Wilhelmina Murray")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.screenshot(path=str(SHOTS / "customer-360-360px.png"), full_page=True)
-    for path in ("/", "/customers/", "/customers/new/", f"{url.removeprefix(base)}edit/", "/search?q=wil"):
+    for name, path in (
+        ("home", "/"),
+        ("customers", "/customers/"),
+        ("new-customer", "/customers/new/"),
+        ("edit-customer", f"{url.removeprefix(base)}edit/"),
+        ("search", "/search?q=wil"),
+    ):
         page.goto(base + path)
+        page.screenshot(path=str(SHOTS / f"{name}-360px.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
         assert page.evaluate(UNNAMED_CONTROLS) == [], path
 
