@@ -143,6 +143,21 @@ def test_customer_360_query_count_does_not_grow_with_timeline(lead: Staff, djang
     assert few <= 15
 
 
+def test_timeline_fragment_query_count_is_flat(agent: Staff, django_assert_max_num_queries: Any) -> None:
+    customer = make_customer("Fragment Count")
+    for i in range(25):
+        log(customer, f"Early {i}", staff=agent, minutes_ago=100 + i)
+    client = signed_in(agent)
+    first = client.get(f"/customers/{customer.id}/").content.decode()
+    cursor_url = re.search(r'hx-get="(/customers/\d+/\?cursor=[^"]+)"', first).group(1)  # type: ignore[union-attr]
+    with CaptureQueriesContext(connection) as few:
+        htmx(client, cursor_url)
+    for i in range(40):
+        log(customer, f"Later {i}", staff=agent, minutes_ago=200 + i)
+    with django_assert_max_num_queries(len(few)):
+        assert "Early 20" in htmx(client, cursor_url).content.decode()
+
+
 # --- search ------------------------------------------------------------------------------
 
 
@@ -442,6 +457,14 @@ def test_create_conflict_links_to_the_owner(agent: Staff) -> None:
     assert re.search(
         rf'taken@example.com belongs to <a href="/customers/{owner.id}/">Email Owner \({owner.reference}\)</a>', body
     )
+
+
+def test_edit_keeps_a_departed_account_manager_visible(agent: Staff, lead: Staff) -> None:
+    customer = make_customer("Orphan", manager=lead)
+    lead.is_active = False
+    lead.save()
+    page = signed_in(agent).get(f"/customers/{customer.id}/edit/").content.decode()
+    assert re.search(r'<option value="lena" selected>lena \(no longer active\)</option>', page)
 
 
 def test_edit_customer(agent: Staff) -> None:

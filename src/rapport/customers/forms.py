@@ -45,7 +45,7 @@ def lines(text: str, *, commas: bool = False) -> list[str]:
 
 @lru_cache(maxsize=1)
 def zone_choices() -> list[tuple[str, str]]:
-    return [(z, z) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
+    return [(z, z) for z in sorted(available_timezones())]
 
 
 class CustomerForm(PlainForm):

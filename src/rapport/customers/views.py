@@ -232,6 +232,11 @@ def customer_edit(request: StaffRequest, customer_id: int) -> HttpResponse:
         messages.info(request, f"{customer.reference} was merged; edit the surviving record instead.")
         return redirect("customer", customer_id=customer.merged_into_id)
     managers = queries.manager_choices()
+    current = customer.account_manager
+    if current is not None and not current.is_active:
+        # Keep a departed manager visible rather than silently selecting "Nobody"; the service
+        # then asks for an active one when the form is saved.
+        managers.append((current.username, f"{current.display_name} (no longer active)"))
     if request.method != "POST":
         form = CustomerForm(managers=managers, initial=CustomerForm.initial_for(customer))
         return render(request, "customers/form.html", {"form": form, "customer": customer})
