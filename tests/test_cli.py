@@ -28,6 +28,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from rapport.cli import main
 from rapport.core.models import AuditEntry
 from rapport.core.search import fulltext_ids
 from rapport.customers import services as customers
@@ -198,7 +199,13 @@ def test_demo_rejects_weak_password(db: Any) -> None:
 # --- help ------------------------------------------------------------------------------
 
 
-def test_help_lists_rapport_commands() -> None:
+def test_help_lists_rapport_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--help"])
+    head, rest = capsys.readouterr().out.split("Django's commands, by app, follow.", 1)
+    assert "[django]" in rest
+    assert head.startswith("Rapport's commands")
+    for name in ("serve", "worker", "createstaff", "token", "demo"):
+        assert re.search(rf"^    {name} +[A-Z].+\.$", head, re.MULTILINE), name
     text = ManagementUtility(["rapport", "help"]).main_help_text()
     for app, names in {"core": ["serve", "worker"], "people": ["createstaff", "token"], "customers": ["demo"]}.items():
         section = text.split(f"[{app}]", 1)[1].split("[", 1)[0]

@@ -34,9 +34,9 @@ STOP_TIMEOUT_S = 20  # gunicorn's graceful timeout (10 s) plus the worker's shut
 
 class Command(BaseCommand):
     help = (
-        "Start Rapport: apply migrations, collect static files, create the first admin (password "
-        "printed once, or taken from RAPPORT_ADMIN_PASSWORD), optionally load demo data, then run the "
-        "web server (gunicorn) and the background worker until Ctrl+C or SIGTERM."
+        "Run Rapport: the web server (gunicorn) and the background worker, until Ctrl+C or SIGTERM. "
+        "First applies migrations, collects static files, creates the first admin (password printed "
+        "once, or taken from RAPPORT_ADMIN_PASSWORD) and, with --demo, loads demo data."
     )
 
     # The checks run in handle(), once var/ exists: some open the database, and SQLite

@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = (
-        "Run the background worker: executes queued tasks, dispatches scheduled ones and runs recurring "
-        "jobs. Start one per machine; several share the database queue safely on PostgreSQL. Stops "
-        "cleanly on SIGINT/SIGTERM."
+        "Run the production background worker. It executes queued tasks, dispatches scheduled ones and "
+        "runs recurring jobs. Start one per machine; several share the database queue safely on "
+        "PostgreSQL. Stops cleanly on SIGINT/SIGTERM."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -14,9 +14,9 @@ from rapport.customers import demo
 
 class Command(BaseCommand):
     help = (
-        "Load realistic demo data: teams, staff of every role, customers (prospects, active and former; "
+        "Load realistic demo data. Teams, staff of every role, customers (prospects, active and former; "
         "people and organisations) and two years of contacts in every channel. The same seed gives the "
-        "same data. Running it again does nothing."
+        "same data; running it again does nothing."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from rapport.people.models import Staff
 
 class Command(BaseCommand):
     help = (
-        "Issue a new API bearer token for a staff member and print only the token. It is shown once; "
+        "Issue an API bearer token for a staff member and print only the token. It is shown once; "
         "only its digest is stored."
     )
 
