@@ -159,9 +159,37 @@ if TASKS["default"]["BACKEND"] != "dj_queue.backend.DjQueueBackend":
 DATABASE_ROUTERS = ["dj_queue.routers.DjQueueRouter"]
 
 # --- email ----------------------------------------------------------------
-# Outbound mail goes to the console until the channels capability configures EMAIL_URL.
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# EMAIL_URL picks the outbound mailer: console: (default), smtp://user:pass@host:port,
+# smtps://... (implicit TLS), smtp+tls://... (STARTTLS), file:///folder (one file per message).
+def _mailer(url: str) -> dict:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("", "console"):
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme == "file":
+        return {"BACKEND": "django.core.mail.backends.filebased.EmailBackend", "OPTIONS": {"file_path": parts.path}}
+    if parts.scheme in ("smtp", "smtps", "smtp+tls"):
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        options = {"host": parts.hostname or "localhost", "port": port,
+                   "use_ssl": parts.scheme == "smtps", "use_tls": parts.scheme == "smtp+tls", "timeout": 30}
+        if parts.username:
+            options |= {"username": unquote(parts.username), "password": unquote(parts.password or "")}
+        return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
+    raise ValueError(f"EMAIL_URL: unknown scheme {parts.scheme!r} (use console:, smtp://, smtps://, file://)")
+
+
+MAILERS = {"default": _mailer(os.environ.get("EMAIL_URL", "console:"))}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "care@rapport.invalid")
+# IMAP polling (channels): imaps://user:pass@host:993/INBOX?channel=care@example.com, every minute;
+# outbound rows stuck in "sending" are reconciled every five minutes.
+IMAP_URL = os.environ.get("IMAP_URL", "")
+if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
+    _recurring = TASKS["default"]["OPTIONS"].setdefault("recurring", {})
+    _recurring["channels-outbound-reconcile"] = {
+        "task_path": "rapport.channels.tasks.reconcile_outbound", "schedule": "*/5 * * * *"}
+    if IMAP_URL:
+        _recurring["channels-imap-poll"] = {"task_path": "rapport.channels.tasks.poll_imap", "schedule": "* * * * *"}
 
 # --- security (safe everywhere; settings_production adds the HTTPS-only parts) ---
 SESSION_COOKIE_HTTPONLY = True

@@ -1,7 +1,83 @@
-"""API v1 routes of the channels app."""
+"""API v1 routes of the channels app: channel set-up, the inbound email door, the
+unprocessable list."""
 
 from __future__ import annotations
 
-from ninja import Router
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema
+from ninja.security import HttpBearer
+
+from rapport.channels import inbound, services
+from rapport.channels.models import Channel, InboundMessage, InboundStatus
+from rapport.core.api import idempotent_create, json_response, problem
+from rapport.core.errors import InvalidInput
+from rapport.core.pagination import clamp_limit
+from rapport.people.models import Role
+from rapport.people.permissions import require_role
 
 router = Router(tags=["channels"])
+
+
+class ChannelToken(HttpBearer):
+    """The inbound door's own credential: a channel token, never a staff token."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Channel | None:
+        return services.channel_for_token(token)
+
+
+class ChannelIn(Schema):
+    kind: str = "email"
+    name: str
+    address: str
+    default_team: str | None = None
+
+
+@router.post("/channels", response={201: dict})
+def create_channel(request: HttpRequest, payload: ChannelIn) -> HttpResponse:
+    def create() -> tuple[int, dict[str, object]]:
+        channel, token = services.create_channel(actor=request.auth, kind=payload.kind, name=payload.name,  # type: ignore[attr-defined]
+                                                 address=payload.address, default_team=payload.default_team)
+        return 201, {"id": channel.id, "kind": channel.kind, "name": channel.name, "address": channel.address,
+                     "default_team": payload.default_team, "inbound_token": token}
+
+    return idempotent_create(request, create)
+
+
+@router.post("/inbound/email", auth=ChannelToken(), response={202: dict})
+def inbound_email(request: HttpRequest) -> HttpResponse:
+    """The raw message as the body (Content-Type: message/rfc822). 202 with the case reference,
+    or with the reason no case was opened; the same message again replays the first answer."""
+    content_type = request.content_type or ""
+    if content_type.lower() != "message/rfc822":
+        return problem(415, "Unsupported media type", "Send the raw message with Content-Type: message/rfc822.")
+    raw = request.body
+    if not raw.strip():
+        raise InvalidInput("The body is empty; send the raw message.", "message")
+    outcome = inbound.receive(raw, channel=request.auth, source="http")  # type: ignore[attr-defined]
+    return json_response(202, outcome.as_dict())
+
+
+class InboundOut(Schema):
+    id: int
+    status: str
+    sender: str
+    subject: str
+    error: str
+    received_at: datetime
+    size: int
+
+
+@router.get("/inbound", response=list[InboundOut])
+def list_inbound(request: HttpRequest, status: str = InboundStatus.UNPROCESSABLE, limit: int = 50,
+                 ) -> list[InboundMessage]:
+    """What could not be processed (or any status): admins look, fix, reprocess."""
+    require_role(request.auth, Role.ADMIN, "see inbound email")  # type: ignore[attr-defined]
+    return list(InboundMessage.objects.filter(status=status).defer("raw").order_by("-received_at")[:clamp_limit(limit)])
+
+
+@router.post("/inbound/{inbound_id}/reprocess", response={200: dict})
+def reprocess(request: HttpRequest, inbound_id: int) -> HttpResponse:
+    outcome = inbound.reprocess(actor=request.auth, inbound_id=inbound_id)  # type: ignore[attr-defined]
+    return json_response(200, outcome.as_dict())

@@ -1,3 +1,8 @@
 from django.urls import path
 
-urlpatterns: list = []
+from rapport.channels import views
+
+urlpatterns = [
+    path("contact", views.contact, name="contact"),
+    path("attachments/<int:attachment_id>", views.attachment, name="attachment"),
+]

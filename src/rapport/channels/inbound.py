@@ -1,0 +1,349 @@
+"""The inbound pipeline shared by every door (HTTP, SMTP, IMAP): store the raw bytes first,
+then turn the message into a case, a reply on a case, or just a timeline entry.
+
+Storing and processing are separate transactions: a message that crashes the parser is
+still kept (status "unprocessable", with the error) and can be reprocessed after a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from rapport.cases import services as cases
+from rapport.cases.models import Case, CaseEvent
+from rapport.channels import mime, outbound
+from rapport.channels.models import Attachment, Channel, InboundMessage, InboundStatus, OutboundMessage
+from rapport.core.errors import Conflict, InvalidInput
+from rapport.customers.models import Channel as Medium
+from rapport.customers.models import ContactPoint, ContactPointKind, Customer, CustomerStatus, Direction, Interaction
+from rapport.customers.services import CustomerInput, create_customer, log_interaction
+from rapport.customers.validation import normalise_email
+
+log = logging.getLogger(__name__)
+
+MAX_RAW_BYTES = 45 * 1024 * 1024
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_MESSAGE_FILES_BYTES = 20 * 1024 * 1024
+MAX_NEW_CASES_PER_SENDER_HOUR = 10
+AUTO_HEADERS = ("X-Autoreply", "X-Autorespond")
+BULK_PRECEDENCE = {"bulk", "junk", "list"}
+
+
+@dataclass
+class Outcome:
+    inbound_id: int
+    status: str
+    case_reference: str | None = None
+    reason: str = ""
+    duplicate: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.inbound_id, "status": self.status, "case": self.case_reference,
+                "reason": self.reason, "duplicate": self.duplicate}
+
+
+def receive(raw: bytes, *, channel: Channel | None, source: str) -> Outcome:
+    """Store, then process. Idempotent: the same message again answers with the first outcome."""
+    stored, duplicate = store(raw, channel=channel, source=source)
+    if duplicate:
+        return _outcome(stored, duplicate=True)
+    return process(stored.id)
+
+
+def store(raw: bytes, *, channel: Channel | None, source: str) -> tuple[InboundMessage, bool]:
+    """Keep the bytes. Message-ID (or the content hash) is unique: of three concurrent
+    deliveries one insert wins and the others find its row."""
+    if len(raw) > MAX_RAW_BYTES:
+        raise InvalidInput(f"A message can be at most {MAX_RAW_BYTES // (1024 * 1024)} MB.", "message")
+    digest = hashlib.sha256(raw).hexdigest()
+    message_id = _message_id(raw)
+    try:
+        with transaction.atomic():
+            row = InboundMessage.objects.create(
+                channel=channel, source=source, raw=raw, size=len(raw), content_hash=digest,
+                message_id=message_id, received_at=timezone.now(),
+            )
+        return row, False
+    except IntegrityError:
+        existing = InboundMessage.objects.filter(content_hash=digest).first()
+        if existing is None and message_id:
+            existing = InboundMessage.objects.filter(message_id=message_id).first()
+        if existing is None:
+            raise
+        return existing, True
+
+
+def _message_id(raw: bytes) -> str:
+    # Only the header block is needed; a parse failure just means "no Message-ID".
+    try:
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        ids = mime.message_ids(mime.header(mime.parse(head), "Message-ID"))
+        return ids[0][:500] if ids else ""
+    except Exception:
+        return ""
+
+
+def _outcome(row: InboundMessage, duplicate: bool = False) -> Outcome:
+    case = Case.objects.filter(id=row.case_id).only("id").first() if row.case_id else None
+    return Outcome(row.id, row.status, case.reference if case else None, row.error, duplicate)
+
+
+def process(inbound_id: int) -> Outcome:
+    """Process one stored message; any failure marks it unprocessable and never escapes."""
+    try:
+        with transaction.atomic():
+            row = InboundMessage.objects.select_for_update().get(id=inbound_id)
+            if row.status != InboundStatus.RECEIVED:
+                return _outcome(row, duplicate=True)
+            _process(row)
+            row.processed_at = timezone.now()
+            row.save()
+        return _outcome(row)
+    except Exception as exc:  # one poison message must not stop the batch
+        log.exception("inbound message %s is unprocessable", inbound_id)
+        InboundMessage.objects.filter(id=inbound_id).update(
+            status=InboundStatus.UNPROCESSABLE, error=f"{type(exc).__name__}: {exc}"[:2000],
+            processed_at=timezone.now(),
+        )
+        return Outcome(inbound_id, InboundStatus.UNPROCESSABLE, None, f"{type(exc).__name__}: {exc}"[:300])
+
+
+def process_batch(ids: list[int]) -> list[Outcome]:
+    return [process(i) for i in ids]
+
+
+@transaction.atomic
+def reprocess(*, actor: object, inbound_id: int) -> Outcome:
+    """An admin retries an unprocessable message after a fix."""
+    from rapport.people.models import Role
+    from rapport.people.permissions import require_role
+
+    require_role(actor, Role.ADMIN, "reprocess inbound email")  # type: ignore[arg-type]
+    InboundMessage.objects.filter(id=inbound_id, status=InboundStatus.UNPROCESSABLE).update(
+        status=InboundStatus.RECEIVED, error="")
+    return process(inbound_id)
+
+
+# --- the steps --------------------------------------------------------------------------
+
+
+def _process(row: InboundMessage) -> None:
+    msg = mime.parse(bytes(row.raw))
+    if msg.defects and not msg.keys():
+        raise ValueError(f"not an email message ({msg.defects[0].__class__.__name__})")
+    row.subject = mime.header(msg, "Subject")[:300]
+    body = mime.body_of(msg)
+    row.body_text, row.body_html = body.text, body.html
+    row.new_text = mime.split_reply(body.text)
+    row.auth_results = "\n".join(filter(None, (mime.header(msg, "Authentication-Results"),
+                                               mime.header(msg, "Received-SPF"))))[:2000]
+    senders = mime.addresses(msg, "From")
+    if not senders:
+        _set(row, InboundStatus.UNPROCESSABLE, "The message has no From address.")
+        return
+    name, address = senders[0]
+    try:
+        row.sender = normalise_email(address, "from")
+    except InvalidInput:
+        _set(row, InboundStatus.UNPROCESSABLE, f"The From address '{address[:100]}' is not valid.")
+        return
+    if _is_dsn(msg):
+        _bounce(row, msg)
+        return
+    machine = _machine_written(msg, row.sender)
+    customer = customer_for(row.sender, name, create=not machine)
+    if machine or customer is None:
+        _set(row, InboundStatus.IGNORED, machine)
+        if customer is not None:
+            row.interaction = _timeline(row, customer.id, f"Automatic email (no case): {row.subject or '(no subject)'}")
+        return
+    case = _thread(row, msg, customer)
+    if case is not None:
+        _reply_on(row, case, customer)
+    else:
+        _new_case(row, msg, customer)
+
+
+def _set(row: InboundMessage, status: str, reason: str) -> None:
+    row.status, row.error = status, reason
+
+
+def _is_dsn(msg: EmailMessage) -> bool:
+    return msg.get_content_type() == "multipart/report"
+
+
+def _machine_written(msg: EmailMessage, sender: str) -> str:
+    """Why this mail is machine-written (RFC 3834 and common practice), or ''."""
+    auto = mime.header(msg, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    for name in AUTO_HEADERS:
+        if mime.header(msg, name):
+            return f"{name} header"
+    if sender in _our_addresses():
+        return "sent from one of our own addresses"
+    local = sender.split("@", 1)[0]
+    if local in ("mailer-daemon", "postmaster"):
+        return "sent by a mail system"
+    return ""
+
+
+def _our_addresses() -> set[str]:
+    from django.conf import settings
+
+    ours = set(Channel.objects.values_list("address", flat=True))
+    ours.add(parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower())
+    return ours
+
+
+def _bulk(msg: EmailMessage) -> bool:
+    return mime.header(msg, "Precedence").lower() in BULK_PRECEDENCE or bool(mime.header(msg, "List-Id"))
+
+
+def _bounce(row: InboundMessage, msg: EmailMessage) -> None:
+    """A delivery report: mark the failed addresses bouncing, note it on their timelines."""
+    failed = mime.dsn_failed_recipients(msg)
+    points = list(ContactPoint.objects.filter(kind=ContactPointKind.EMAIL, value__in=failed))
+    ContactPoint.objects.filter(id__in=[p.id for p in points]).update(bouncing=True)
+    for point in points:
+        row.interaction = _timeline(row, point.customer_id, f"Email to {point.value} bounced")
+    _set(row, InboundStatus.IGNORED, f"Delivery report; bouncing: {', '.join(failed) or 'none recognised'}")
+
+
+def customer_for(address: str, name: str, *, create: bool) -> Customer | None:
+    point = ContactPoint.objects.select_related("customer").filter(kind=ContactPointKind.EMAIL, value=address).first()
+    if point is not None:
+        customer = point.customer
+        return Customer.objects.get(id=customer.merged_into_id) if customer.merged_into_id else customer
+    if not create:
+        return None
+    display = " ".join(name.split())[:200] or address.split("@", 1)[0]
+    try:
+        return create_customer(actor=None, data=CustomerInput(name=display, emails=[address],
+                                                               status=CustomerStatus.PROSPECT))
+    except Conflict:  # another message from this new sender won the race
+        return ContactPoint.objects.select_related("customer").get(kind=ContactPointKind.EMAIL, value=address).customer
+
+
+def _timeline(row: InboundMessage, customer_id: int, summary: str) -> Interaction:
+    return log_interaction(actor=None, customer_id=customer_id, channel=Medium.EMAIL, direction=Direction.INBOUND,
+                           summary=summary[:300], body=row.new_text, source_type="inbound_email", source_id=row.id)
+
+
+def _thread(row: InboundMessage, msg: EmailMessage, customer: Customer) -> Case | None:
+    """Our own Message-IDs in In-Reply-To/References first; then a [C-000123] token, but only
+    from someone already on that case. Never by subject text alone."""
+    refs = mime.message_ids(mime.header(msg, "In-Reply-To")) + mime.message_ids(mime.header(msg, "References"))
+    if refs:
+        ours = OutboundMessage.objects.filter(message_id__in=refs, case__isnull=False).order_by("-created_at").first()
+        if ours is not None:
+            return Case.objects.get(id=ours.case_id)
+    match = mime.TOKEN_RE.search(row.subject)
+    if match is None:
+        return None
+    case = Case.objects.filter(id=int(match.group(1))).first()
+    if case is None:
+        return None
+    if _participant(case, customer, row.sender):
+        return case
+    row.error = f"Quoted {case.reference} but is not a participant of it; opened a new case."
+    return None
+
+
+def _participant(case: Case, customer: Customer, address: str) -> bool:
+    return (case.customer_id == customer.id
+            or InboundMessage.objects.filter(case=case, sender=address).exists()
+            or OutboundMessage.objects.filter(case=case, to=address).exists())
+
+
+def _reply_on(row: InboundMessage, case: Case, customer: Customer) -> None:
+    row.interaction = _timeline(row, customer.id, f"Email on {case.reference}: {row.subject or '(no subject)'}")
+    row.case = case
+    files = _attachments(row, case)
+    cases.record_customer_reply(actor=None, case_id=case.id, body=_with_notes(row.new_text, files),
+                                interaction_id=row.interaction.id)
+    _note_verdict(row, case)
+    _set(row, InboundStatus.PROCESSED, "")
+
+
+def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer) -> None:
+    since = timezone.now() - timedelta(hours=1)
+    recent = InboundMessage.objects.filter(sender=row.sender, received_at__gte=since, case__isnull=False,
+                                           status=InboundStatus.PROCESSED).count()
+    if recent >= MAX_NEW_CASES_PER_SENDER_HOUR:
+        row.interaction = _timeline(row, customer.id, f"Email (sender over the new-case limit): {row.subject}")
+        _set(row, InboundStatus.IGNORED, "Too many new cases from this sender in the last hour.")
+        return
+    flagged = row.error  # a stranger quoting someone else's reference
+    team = row.channel.default_team.name if row.channel and row.channel.default_team else None
+    case = cases.open_case(actor=None, data=cases.CaseInput(
+        customer_id=customer.id, type="question", subject=(" ".join(row.subject.split()) or "(no subject)")[:200],
+        description=row.new_text[:100_000], channel=Medium.EMAIL, team=team))
+    row.case = case
+    row.interaction = Interaction.objects.filter(source_type="case", source_id=case.id).order_by("id").first()
+    files = _attachments(row, case)
+    if flagged:
+        CaseEvent.objects.create(case=case, kind="flagged", data={"reason": flagged}, at=timezone.now())
+    notes = _with_notes("", files).strip()
+    if notes:
+        Case.objects.filter(id=case.id).update(description=f"{case.description}\n\n{notes}".strip())
+    _note_verdict(row, case)
+    _set(row, InboundStatus.PROCESSED, flagged)
+    if not _bulk(msg):
+        outbound.queue_acknowledgement(case=case, to=row.sender, channel=row.channel, in_reply_to=row.message_id)
+
+
+def _note_verdict(row: InboundMessage, case: Case) -> None:
+    """The provider's SPF/DKIM verdict goes on the case, so a spoofed address is visible."""
+    verdict = row.auth_results.lower()
+    if not verdict:
+        return
+    failed = [name for name in ("spf", "dkim", "dmarc") if f"{name}=fail" in verdict or f"{name}=softfail" in verdict]
+    if row.auth_results.lower().startswith("fail") or "received-spf: fail" in verdict:
+        failed.append("spf")
+    CaseEvent.objects.create(case=case, kind="sender_verdict", at=timezone.now(), data={
+        "inbound_id": row.id, "failed": sorted(set(failed)), "headers": row.auth_results[:1000]})
+
+
+def _attachments(row: InboundMessage, case: Case) -> list[str]:
+    """Store files under generated names; refuse (and say why) what is over the limits."""
+    walk = mime.walk_files(mime.parse(bytes(row.raw)))
+    notes: list[str] = []
+    if walk.too_deep:
+        notes.append(f"Nested messages deeper than {mime.MAX_DEPTH} levels were not opened.")
+    if walk.too_many:
+        notes.append(f"Only the first {mime.MAX_PARTS} parts were read.")
+    total = 0
+    for part in walk.files:
+        size = len(part.payload)
+        reason = ""
+        if size > MAX_FILE_BYTES:
+            reason = f"{size / 1048576:.1f} MB is over the {MAX_FILE_BYTES // 1048576} MB limit per file"
+        elif total + size > MAX_MESSAGE_FILES_BYTES:
+            reason = f"the message's files are over the {MAX_MESSAGE_FILES_BYTES // 1048576} MB limit"
+        name = ""
+        if not reason:
+            total += size
+            name = default_storage.save(f"attachments/{uuid.uuid4().hex}", ContentFile(part.payload))
+        else:
+            notes.append(f"Attachment '{part.filename}' refused: {reason}.")
+        Attachment.objects.create(message=row, case=case, storage_name=name, label=part.filename,
+                                  content_type=part.content_type[:127], size=size, refused_reason=reason)
+    if notes:
+        CaseEvent.objects.create(case=case, kind="attachments_refused", data={"notes": notes}, at=timezone.now())
+    return notes
+
+
+def _with_notes(text: str, notes: list[str]) -> str:
+    return "\n\n".join(filter(None, [text, *(f"[{n}]" for n in notes)])) or "(empty message)"

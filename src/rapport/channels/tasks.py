@@ -1,0 +1,24 @@
+"""Background work of the channels app: thin, id-taking, idempotent."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from rapport.channels import imap, outbound
+
+
+@task()
+def send_outbound(outbound_id: int) -> str:
+    """Send one outbox row; a row no longer queued is skipped, so a repeat is harmless."""
+    return outbound.send(outbound_id)
+
+
+@task()
+def reconcile_outbound() -> int:
+    return outbound.reconcile_stuck()
+
+
+@task()
+def poll_imap() -> int:
+    """Recurring (see the EMAIL_URL block of settings): fetch new mail from IMAP_URL."""
+    return imap.poll_configured()

@@ -1,0 +1,77 @@
+"""Pages of the channels app: the public contact form, attachment downloads for staff."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from rapport.channels import services
+from rapport.channels.forms import ContactForm
+from rapport.channels.models import Attachment
+from rapport.core.errors import InvalidInput
+from rapport.people.permissions import require_staff
+
+RATE_LIMIT = 5  # submissions per hour, per IP and per email address
+RATE_WINDOW = 3600
+
+
+def _over_limit(*keys: str) -> bool:
+    """Count a submission against each key (Django's cache: shared when it is a shared backend)."""
+    over = False
+    for key in keys:
+        cache.add(key, 0, RATE_WINDOW)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, RATE_WINDOW)
+            count = 1
+        over = over or count > RATE_LIMIT
+    return over
+
+
+@require_http_methods(["GET", "POST"])
+def contact(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "channels/contact.html", {"form": ContactForm()})
+    form = ContactForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "channels/contact.html", {"form": form}, status=422)
+    if form.is_spam():
+        # Answer as if it worked: a bot learns nothing, and nothing is opened.
+        return render(request, "channels/contact_done.html", {"reference": None})
+    ip = request.META.get("REMOTE_ADDR", "")
+    email = form.cleaned_data["email"].lower()
+    if _over_limit(f"contact:ip:{ip}", f"contact:email:{email}"):
+        form.add_error(None, "We have had several messages from you in the last hour; please try again later.")
+        return render(request, "channels/contact.html", {"form": form}, status=429)
+    upload = None
+    if file := form.cleaned_data.get("attachment"):
+        upload = services.Upload(name=file.name, content_type=file.content_type or "", data=file.read())
+    try:
+        result = services.submit_contact_form(name=form.cleaned_data["name"], email=email,
+                                              topic=form.cleaned_data["topic"], message=form.cleaned_data["message"],
+                                              upload=upload)
+    except InvalidInput as exc:
+        for field, messages in exc.errors.items():
+            for message in messages:
+                form.add_error(field if field in form.fields else None, message)
+        return render(request, "channels/contact.html", {"form": form}, status=422)
+    return render(request, "channels/contact_done.html",
+                  {"reference": result.case.reference, "new_case": result.new_case})
+
+
+@login_required
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    """Served only to staff, always as a download, never sniffed into something runnable."""
+    require_staff(request.user)
+    item = Attachment.objects.filter(id=attachment_id).exclude(storage_name="").first()
+    if item is None:
+        raise Http404("No such attachment.")
+    response = FileResponse(default_storage.open(item.storage_name, "rb"), as_attachment=True, filename=item.label,
+                            content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
