@@ -71,6 +71,11 @@ def _thread_ids(case: Case) -> list[str]:
     return ids[-MAX_REFERENCES:]
 
 
+def _last_inbound_id(case: Case) -> str:
+    last = InboundMessage.objects.filter(case=case).exclude(message_id="").order_by("-received_at").first()
+    return last.message_id if last else ""
+
+
 def check_subject(subject: str) -> str:
     if "\r" in subject or "\n" in subject:
         raise InvalidInput("A subject cannot contain line breaks.", "subject")
@@ -90,7 +95,8 @@ def queue(*, case: Case | None, to: str, subject: str, body: str, kind: str, aut
     channel = _channel_for(case, channel)
     domain = (channel.address if channel else parseaddr(settings.DEFAULT_FROM_EMAIL)[1]).rsplit("@", 1)[-1]
     refs = _thread_ids(case) if case else []
-    in_reply_to = in_reply_to or (refs[-1] if refs else "")
+    # We answer what the customer last wrote; References carries the whole thread.
+    in_reply_to = in_reply_to or (_last_inbound_id(case) if case else "") or (refs[-1] if refs else "")
     row = OutboundMessage(
         case=case, channel=channel, kind=kind, automatic=automatic, to=to, subject=subject, body=body,
         message_id=make_msgid(domain=domain), in_reply_to=in_reply_to,

@@ -1,0 +1,111 @@
+"""Outbound email: headers, the outbox of cases, at-most-once sending, retries, failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.test import override_settings
+from django.utils import timezone
+
+from rapport.cases import services as cases
+from rapport.cases.models import Case, CaseEvent, CustomerUpdate
+from rapport.channels import outbound
+from rapport.channels.models import Channel, OutboundMessage
+from rapport.core.errors import InvalidInput
+from rapport.core.models import Notification
+from rapport.people.models import Staff
+from rapport.settings import _mailer
+from tests.channels.conftest import CARE, email, post_email
+from tests.channels.smtp_helpers import Capture, free_port, sink
+
+pytestmark = pytest.mark.django_db
+
+Chan = tuple[Channel, str]
+
+
+@pytest.fixture
+def case(channel: Chan, agent: Staff) -> Case:
+    post_email(channel[1], email())
+    found = Case.objects.get()
+    cases.claim_case(actor=agent, case_id=found.id)
+    OutboundMessage.objects.all().delete()  # the acknowledgement: not under test here
+    return found
+
+
+def test_a_public_reply_is_sent_once_with_threading_headers(case: Case, agent: Staff) -> None:
+    cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
+    cases.add_message(actor=agent, case_id=case.id, kind="internal", body="Not for the customer.")
+    row = OutboundMessage.objects.get()
+    assert outbound.send(row.id) == "sent"
+    assert outbound.send(row.id) == "skipped"  # a repeated task does not send again
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0].message()
+    assert sent["Message-ID"] == row.message_id and sent["In-Reply-To"] and sent["References"]
+    assert sent["Subject"] == f"[{case.reference}] Re: My order is late" and sent["Reply-To"] == CARE
+    assert sent["From"] == f"Care <{CARE}>" and sent["Auto-Submitted"] is None
+
+
+def test_hand_off_updates_from_cases_are_delivered(case: Case, agent: Staff, lead: Staff) -> None:
+    cases.hand_off(actor=agent, case_id=case.id, to_user=lead.username, reason="Needs a lead")
+    row = OutboundMessage.objects.get(kind="update:handed_off")
+    assert row.automatic and row.source_type == "customer_update"
+    outbound.send(row.id)
+    assert CustomerUpdate.objects.get().status == "sent"
+    assert mail.outbox[0].message()["Auto-Submitted"] == "auto-generated"
+
+
+def test_line_breaks_in_a_subject_are_refused(case: Case, agent: Staff) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        outbound.send_case_email(actor=agent, case_id=case.id, subject="Hello\r\nBcc: everyone@example.com",
+                                 body="Hi")
+    assert "subject" in refused.value.errors
+    assert not OutboundMessage.objects.exists()
+
+
+def test_an_unreachable_server_is_retried_later(case: Case, agent: Staff) -> None:
+    cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
+    row = OutboundMessage.objects.get()
+    closed = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                          "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 5}}}
+    with override_settings(MAILERS=closed):
+        assert outbound.send(row.id) == "queued"
+    row.refresh_from_db()
+    assert row.status == "queued" and row.attempts == 1 and row.last_error
+
+
+def test_a_permanent_refusal_fails_on_the_case_and_tells_the_owner(case: Case, agent: Staff) -> None:
+    cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
+    row = OutboundMessage.objects.get()
+    server = sink(Capture(refuse="550 5.1.1 No such user"))
+    server.start()
+    try:
+        with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                                                    "OPTIONS": {"host": "127.0.0.1", "port": server.port}}}):
+            assert outbound.send(row.id) == "failed"
+    finally:
+        server.stop()
+    assert CaseEvent.objects.filter(case=case, kind="email_failed").exists()
+    assert Notification.objects.filter(recipient=agent, kind="email.failed").exists()
+
+
+def test_a_row_stuck_in_sending_is_flagged_not_resent(case: Case, agent: Staff) -> None:
+    cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
+    row = OutboundMessage.objects.get()
+    OutboundMessage.objects.filter(id=row.id).update(status="sending", sending_since=timezone.now() - timedelta(hours=1))
+    assert outbound.reconcile_stuck() == 1
+    row.refresh_from_db()
+    assert row.status == "failed" and "Delivery unknown" in row.last_error and not mail.outbox
+    outbound.resend(actor=agent, outbound_id=row.id)  # a person decides to send it again
+    assert outbound.send(row.id) == "sent" and len(mail.outbox) == 1
+
+
+def test_email_url_settings() -> None:
+    assert _mailer("console:")["BACKEND"].endswith("console.EmailBackend")
+    smtp = _mailer("smtp://user:p%40ss@mail.example.com:2525")
+    assert smtp["OPTIONS"] | {} == {"host": "mail.example.com", "port": 2525, "use_ssl": False, "use_tls": False,
+                                    "timeout": 30, "username": "user", "password": "p@ss"}
+    assert _mailer("file:///tmp/mail")["OPTIONS"] == {"file_path": "/tmp/mail"}
+    with pytest.raises(ValueError, match="unknown scheme"):
+        _mailer("carrier-pigeon://coop")
