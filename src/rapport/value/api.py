@@ -1,7 +1,289 @@
-"""API v1 routes of the value app."""
+"""API v1 routes of the value app: orders, model fits and a customer's value. Adapters only."""
 
 from __future__ import annotations
 
-from ninja import Router
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Query, Router, Schema
+
+from rapport.core.api import idempotent_create, json_response, problem
+from rapport.core.errors import InvalidInput
+from rapport.core.pagination import clamp_limit
+from rapport.people.permissions import require_staff
+from rapport.value import imports, queries, services
+from rapport.value.models import Order, ValueFit
 
 router = Router(tags=["value"])
+
+
+class OrderLineIn(Schema):
+    product: str
+    quantity: int = 1
+    revenue: Decimal = Decimal(0)
+
+
+class OrderIn(Schema):
+    reference: str
+    customer: int | None = None
+    customer_external_id: str | None = None
+    ordered_at: datetime
+    revenue: Decimal
+    cost: Decimal = Decimal(0)
+    currency: str
+    promised_delivery_at: datetime | None = None
+    delivered_at: datetime | None = None
+    lines: list[OrderLineIn] = Field(default_factory=list)
+
+
+class OrdersBulkIn(Schema):
+    orders: list[OrderIn]
+    create_missing_customers: bool = False
+
+
+class OrderOut(Schema):
+    id: int
+    reference: str
+    customer: int
+    ordered_at: datetime
+    revenue: Decimal
+    cost: Decimal
+    currency: str
+    is_refund: bool
+    promised_delivery_at: datetime | None
+    delivered_at: datetime | None
+
+
+class OrderPage(Schema):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class BulkOut(Schema):
+    created: int
+    ids: list[int]
+
+
+class FitIn(Schema):
+    model: str
+    calibration_end: date | None = None
+    time_unit: str = "week"
+    currency: str = ""
+    max_iterations: int = services.MAX_ITERATIONS
+
+
+class FitOut(Schema):
+    id: int
+    model: str
+    status: str
+    message: str
+    params: dict[str, float]
+    log_likelihood: float | None
+    customers: int
+    seconds: float
+    calibration_end: date
+    time_unit: str
+    currency: str
+    in_force: bool
+    created_at: datetime
+
+
+def order_out(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "reference": order.reference,
+        "customer": order.customer_id,
+        "ordered_at": order.ordered_at,
+        "revenue": order.revenue,
+        "cost": order.cost,
+        "currency": order.currency,
+        "is_refund": order.is_refund,
+        "promised_delivery_at": order.promised_delivery_at,
+        "delivered_at": order.delivered_at,
+    }
+
+
+def fit_out(fit: ValueFit) -> dict[str, Any]:
+    return FitOut.model_validate(
+        {
+            "id": fit.id,
+            "model": fit.model,
+            "status": fit.status,
+            "message": fit.message,
+            "params": fit.params,
+            "log_likelihood": fit.log_likelihood,
+            "customers": fit.customers,
+            "seconds": fit.seconds,
+            "calibration_end": fit.calibration_end,
+            "time_unit": fit.time_unit,
+            "currency": fit.currency,
+            "in_force": fit.in_force,
+            "created_at": fit.created_at,
+        }
+    ).model_dump(mode="json")
+
+
+def _plain(order: OrderIn) -> dict[str, Any]:
+    data = order.dict()
+    data["lines"] = [line for line in data.get("lines") or []]
+    return data
+
+
+@router.post(
+    "/orders",
+    response={201: OrderOut},
+    summary="Record one order",
+    description="A negative revenue records a refund. 409 when the reference exists. Team leads and above.",
+)
+def create_order(request: HttpRequest, payload: OrderIn, create_missing_customers: bool = False) -> HttpResponse:
+    def create() -> tuple[int, dict[str, Any]]:
+        made = imports.create_orders(
+            actor=request.auth,  # type: ignore[attr-defined]
+            orders=[_plain(payload)],
+            create_missing_customers=create_missing_customers,
+        )
+        return 201, OrderOut.model_validate(order_out(made[0])).model_dump(mode="json")
+
+    return idempotent_create(request, create)
+
+
+@router.post(
+    "/orders/bulk",
+    response={201: BulkOut},
+    summary="Record up to 10,000 orders, all or nothing",
+    description=(
+        "Every order is checked first; any bad one → 422 with errors keyed `orders[i].field`, a duplicate "
+        "reference → 409; either way nothing is written. `create_missing_customers` creates a minimal "
+        "customer for each unknown `customer_external_id`."
+    ),
+)
+def create_orders_bulk(request: HttpRequest, payload: OrdersBulkIn) -> HttpResponse:
+    def create() -> tuple[int, dict[str, Any]]:
+        made = imports.create_orders(
+            actor=request.auth,  # type: ignore[attr-defined]
+            orders=[_plain(o) for o in payload.orders],
+            create_missing_customers=payload.create_missing_customers,
+        )
+        return 201, {"created": len(made), "ids": [o.id for o in made]}
+
+    return idempotent_create(request, create)
+
+
+class OrderListQuery(Schema):
+    customer: int | None = None
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+    limit: int | None = Field(None, description="1 to 200; default 50")
+    cursor: str | None = None
+
+
+@router.get("/orders", response=OrderPage, summary="Orders, newest first (filters: customer, from, to)")
+def list_orders(request: HttpRequest, params: Query[OrderListQuery]) -> dict[str, Any]:
+    require_staff(request.auth)  # type: ignore[attr-defined]
+    limit = clamp_limit(params.limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
+    page = queries.orders_page(
+        customer_id=params.customer, start=params.from_, end=params.to, cursor=params.cursor, limit=limit
+    )
+    return {"items": [order_out(o) for o in page.items], "next_cursor": page.next_cursor}
+
+
+class ImportRowError(Schema):
+    line: int
+    field: str
+    message: str
+
+
+class ImportReportOut(Schema):
+    dry_run: bool
+    rows: int
+    created: int
+    errors: list[ImportRowError]
+
+
+@router.post(
+    "/orders/import",
+    response={200: ImportReportOut, 201: ImportReportOut},
+    summary="Import orders from CSV",
+    description=(
+        "The CSV is the request body (`Content-Type: text/csv`, UTF-8). Columns: "
+        + ", ".join(f"`{c}`" for c in imports.COLUMNS)
+        + ". `dry_run=true` (the default) checks every row and writes nothing (200); a real import answers 201. "
+        "Any bad row → 422 listing every bad row by line; nothing is imported. Care managers and above."
+    ),
+    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}},
+)
+def import_orders_csv(
+    request: HttpRequest, dry_run: bool = True, create_missing_customers: bool = False
+) -> HttpResponse:
+    if request.content_type != "text/csv":
+        raise InvalidInput("Send the file with Content-Type: text/csv.", "Content-Type")
+    report = imports.import_orders(
+        actor=request.auth,  # type: ignore[attr-defined]
+        source=io.BytesIO(request.body),
+        dry_run=dry_run,
+        create_missing_customers=create_missing_customers,
+    )
+    body = {
+        "dry_run": report.dry_run,
+        "rows": report.rows,
+        "created": report.created,
+        "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in report.errors],
+    }
+    if report.errors:
+        return problem(
+            422, "Invalid input", f"{len(report.errors)} problem(s) in the file; nothing was imported.", **body
+        )
+    return json_response(200 if dry_run else 201, body)
+
+
+@router.post(
+    "/value/fits",
+    response={201: FitOut},
+    summary="Fit a value model to the order history",
+    description=(
+        "`model`: bgnbd | paretonbd | gammagamma; `calibration_end` (default today); `time_unit`: day | week | month. "
+        "201 with the fit: a converged fit goes in force; one that does not converge has `status` failed, the "
+        "optimiser's `message`, and the previous fit stays in force. 422 when the data are too few. Care managers."
+    ),
+)
+def create_fit(request: HttpRequest, payload: FitIn) -> HttpResponse:
+    fit = services.run_fit(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
+    return json_response(201, fit_out(fit))
+
+
+@router.get("/value/fits/{int:fit_id}", response=FitOut, summary="One value-model fit")
+def get_fit(request: HttpRequest, fit_id: int) -> HttpResponse:
+    require_staff(request.auth)  # type: ignore[attr-defined]
+    return json_response(200, fit_out(queries.get_fit(fit_id)))
+
+
+class ValueOut(Schema):
+    customer: int
+    as_of: date
+    horizon_days: int
+    currency: str
+    p_alive: float | None
+    expected_orders: float
+    expected_margin: Decimal
+    clv: Decimal
+    margin_to_date: Decimal
+    cost_to_serve: Decimal
+    tier: str
+    segment: str
+    fits: dict[str, int]
+    history: list[dict[str, Any]]
+
+
+@router.get(
+    "/customers/{int:customer_id}/value",
+    response=ValueOut,
+    summary="A customer's value (as of the fits in force)",
+    description="CLV = expected margin over `horizon_days`, discounted; P(alive); expected orders; snapshots.",
+)
+def customer_value(request: HttpRequest, customer_id: int, horizon_days: int = 365) -> dict[str, Any]:
+    require_staff(request.auth)  # type: ignore[attr-defined]
+    return queries.customer_value(customer_id, horizon_days)

@@ -191,8 +191,8 @@ def bgnbd_expected_purchases(params: dict[str, float], t: Array | float) -> Arra
     """E[X(t)] for a customer picked at random (FHL 2005 eq. 7)."""
     r, alpha, a, b = (params[k] for k in PARAM_NAMES["bgnbd"])
     t = np.asarray(t, dtype=np.float64)
-    z = t / (alpha + t)
-    return (a + b - 1) / (a - 1) * (1 - np.exp(r * np.log(alpha / (alpha + t))) * hyp2f1(r, b, a + b - 1, z))
+    # (α/(α+t))^r·2F1(r, b; a+b−1; t/(α+t)) = 2F1(r, a−1; a+b−1; −t/α) by Pfaff's transformation
+    return (a + b - 1) / (a - 1) * (1 - hyp2f1(r, a - 1, a + b - 1, -t / alpha))
 
 
 def bgnbd_probability_of_purchases(params: dict[str, float], t: float, n: int) -> float:
@@ -220,19 +220,21 @@ def _bgnbd_log_odds_dead(params: dict[str, float], x: Array, t_x: Array, T: Arra
 
 def bgnbd_p_alive(params: dict[str, float], x: Array, t_x: Array, T: Array) -> Array:
     """P(alive | x, t_x, T) = 1 / (1 + δ(x>0)·(a/(b+x−1))·((α+T)/(α+t_x))^(r+x))."""
-    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    x, t_x, T = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
     return expit(-_bgnbd_log_odds_dead(params, x, t_x, T))
 
 
 def _bgnbd_alive_purchases(params: dict[str, float], x: Array, T: Array, t: float) -> Array:
     """E[Y(t)] given alive at T: ((a+b+x−1)/(a−1))·[1 − ((α+T)/(α+T+t))^(r+x)·2F1(r+x, b+x; a+b+x−1; t/(α+T+t))].
-    Depends on (x, T) only, so it is evaluated once per distinct pair (2F1 is the costly part)."""
+
+    Pfaff's transformation 2F1(A, B; C; z) = (1−z)^−A·2F1(A, C−B; C; z/(z−1)) cancels the power exactly:
+    the bracket is 1 − 2F1(r+x, a−1; a+b+x−1; −t/(α+T)), bounded for every x (the original form is
+    0·∞ for large x). It depends on (x, T) only, so 2F1 is evaluated once per distinct pair."""
     r, alpha, a, b = (params[k] for k in PARAM_NAMES["bgnbd"])
     pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
     ux, uT = pairs[:, 0], pairs[:, 1]
-    ratio = (r + ux) * (np.log(alpha + uT) - np.log(alpha + uT + t))
-    two_f_one = hyp2f1(r + ux, b + ux, a + b + ux - 1, t / (alpha + uT + t))
-    value = (a + b + ux - 1) / (a - 1) * (1 - np.exp(ratio) * two_f_one)
+    two_f_one = hyp2f1(r + ux, a - 1, a + b + ux - 1, -t / (alpha + uT))
+    value = (a + b + ux - 1) / (a - 1) * (1 - two_f_one)
     return value[inverse.reshape(-1)]
 
 

@@ -26,7 +26,7 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [  # noqa: RUF012
+        indexes = [
             models.Index(fields=["customer", "ordered_at"], name="order_customer_time"),
             models.Index(fields=["ordered_at", "id"], name="order_time_id"),
         ]
@@ -74,6 +74,7 @@ class ValueFit(models.Model):
     customers = models.PositiveIntegerField(default=0)
     calibration_end = models.DateField()
     time_unit = models.CharField(max_length=8, choices=TimeUnit.choices, default=TimeUnit.WEEK)
+    currency = models.CharField(max_length=3, blank=True, default="")  # of the spend a Gamma-Gamma fit models
     seconds = models.FloatField(default=0)
     status = models.CharField(max_length=8, choices=FitStatus.choices)
     message = models.TextField(blank=True, default="")
@@ -84,7 +85,7 @@ class ValueFit(models.Model):
     in_force = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [  # noqa: RUF012
+        constraints = [
             models.UniqueConstraint(fields=["model"], condition=Q(in_force=True), name="value_fit_one_in_force"),
         ]
 
@@ -113,7 +114,7 @@ class CustomerValue(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [  # noqa: RUF012
+        indexes = [
             models.Index(fields=["customer", "-as_of", "-id"], name="value_latest_per_customer"),
             models.Index(fields=["fit", "segment"], name="value_fit_segment"),
             models.Index(fields=["fit", "tier"], name="value_fit_tier"),
