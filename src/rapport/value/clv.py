@@ -190,9 +190,15 @@ def fit_bgnbd(x: Array, t_x: Array, T: Array, *, max_iterations: int = 500) -> F
 def bgnbd_expected_purchases(params: dict[str, float], t: Array | float) -> Array:
     """E[X(t)] for a customer picked at random (FHL 2005 eq. 7)."""
     r, alpha, a, b = (params[k] for k in PARAM_NAMES["bgnbd"])
+    a = _away_from_one(a)
     t = np.asarray(t, dtype=np.float64)
     # (α/(α+t))^r·2F1(r, b; a+b−1; t/(α+t)) = 2F1(r, a−1; a+b−1; −t/α) by Pfaff's transformation
     return (a + b - 1) / (a - 1) * (1 - hyp2f1(r, a - 1, a + b - 1, -t / alpha))
+
+
+def _away_from_one(a: float) -> float:
+    """E[X(t)] has a removable 0/0 at a = 1; 1e-7 away its value is the limit to ~1e-7 relative."""
+    return a if abs(a - 1) > 1e-7 else 1 + 1e-7
 
 
 def bgnbd_probability_of_purchases(params: dict[str, float], t: float, n: int) -> float:
@@ -231,6 +237,7 @@ def _bgnbd_alive_purchases(params: dict[str, float], x: Array, T: Array, t: floa
     the bracket is 1 − 2F1(r+x, a−1; a+b+x−1; −t/(α+T)), bounded for every x (the original form is
     0·∞ for large x). It depends on (x, T) only, so 2F1 is evaluated once per distinct pair."""
     r, alpha, a, b = (params[k] for k in PARAM_NAMES["bgnbd"])
+    a = _away_from_one(a)
     pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
     ux, uT = pairs[:, 0], pairs[:, 1]
     two_f_one = hyp2f1(r + ux, a - 1, a + b + ux - 1, -t / (alpha + uT))
