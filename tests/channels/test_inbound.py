@@ -79,7 +79,8 @@ def test_subject_token_threads_only_for_participants(channel: Chan) -> None:
     case = Case.objects.get()
     same = post_email(channel[1], email(subject=f"Re: [{case.reference}] more")).json()
     assert same["case"] == case.reference
-    stranger = post_email(channel[1], email(sender="mallory@evil.example.net", subject=f"[{case.reference}] give me")).json()
+    intruder = email(sender="mallory@evil.example.net", subject=f"[{case.reference}] give me")
+    stranger = post_email(channel[1], intruder).json()
     assert stranger["case"] != case.reference
     flagged = Case.objects.exclude(id=case.id).get()
     assert CaseEvent.objects.filter(case=flagged, kind="flagged").exists()
@@ -97,8 +98,10 @@ def test_known_sender_is_matched_case_insensitively(channel: Chan) -> None:
     assert Case.objects.get().customer == known and Customer.objects.count() == 1
 
 
-@pytest.mark.parametrize("headers", [{"Auto_Submitted": "auto-replied"}, {"X_Autoreply": "yes"}, {"X_Autorespond": "1"}])
-def test_machine_written_mail_is_on_the_timeline_without_a_case_or_answer(channel: Chan, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize("headers", [{"Auto_Submitted": "auto-replied"}, {"X_Autoreply": "yes"},
+                                     {"X_Autorespond": "1"}])
+def test_machine_written_mail_is_on_the_timeline_without_a_case_or_answer(channel: Chan, headers: dict[str, str],
+                                                                           ) -> None:
     customer = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
     answer = post_email(channel[1], email(subject="Out of office", **headers)).json()
     assert answer["status"] == "ignored" and answer["case"] is None and answer["reason"]

@@ -93,7 +93,8 @@ def test_a_permanent_refusal_fails_on_the_case_and_tells_the_owner(case: Case, a
 def test_a_row_stuck_in_sending_is_flagged_not_resent(case: Case, agent: Staff) -> None:
     cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
     row = OutboundMessage.objects.get()
-    OutboundMessage.objects.filter(id=row.id).update(status="sending", sending_since=timezone.now() - timedelta(hours=1))
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    OutboundMessage.objects.filter(id=row.id).update(status="sending", sending_since=an_hour_ago)
     assert outbound.reconcile_stuck() == 1
     row.refresh_from_db()
     assert row.status == "failed" and "Delivery unknown" in row.last_error and not mail.outbox
@@ -106,6 +107,6 @@ def test_email_url_settings() -> None:
     smtp = _mailer("smtp://user:p%40ss@mail.example.com:2525")
     assert smtp["OPTIONS"] | {} == {"host": "mail.example.com", "port": 2525, "use_ssl": False, "use_tls": False,
                                     "timeout": 30, "username": "user", "password": "p@ss"}
-    assert _mailer("file:///tmp/mail")["OPTIONS"] == {"file_path": "/tmp/mail"}
+    assert _mailer("file:///var/mail/out")["OPTIONS"] == {"file_path": "/var/mail/out"}
     with pytest.raises(ValueError, match="unknown scheme"):
         _mailer("carrier-pigeon://coop")

@@ -247,7 +247,7 @@ def _thread(row: InboundMessage, msg: EmailMessage, customer: Customer) -> Case 
     refs = mime.message_ids(mime.header(msg, "In-Reply-To")) + mime.message_ids(mime.header(msg, "References"))
     if refs:
         ours = OutboundMessage.objects.filter(message_id__in=refs, case__isnull=False).order_by("-created_at").first()
-        if ours is not None:
+        if ours is not None and ours.case_id is not None:
             return Case.objects.get(id=ours.case_id)
     match = mime.TOKEN_RE.search(row.subject)
     if match is None:

@@ -26,7 +26,7 @@ QUOTE_START = re.compile(
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def header(msg: Message, name: str) -> str:

@@ -256,7 +256,7 @@ def _sent(row: OutboundMessage) -> None:
     now = timezone.now()
     OutboundMessage.objects.filter(id=row.id, status=OutboundStatus.SENDING).update(
         status=OutboundStatus.SENT, sent_at=now, last_error="")
-    if row.source_type == "customer_update":
+    if row.source_type == "customer_update" and row.source_id is not None:
         CustomerUpdate.objects.filter(id=row.source_id).update(status="sent", sent_at=now)
     if row.automatic and row.case_id:
         case = Case.objects.only("id", "customer_id").get(id=row.case_id)
@@ -279,7 +279,7 @@ def _retry_or_fail(row: OutboundMessage, error: str) -> str:
 def _fail(row: OutboundMessage, error: str) -> None:
     """A permanent failure shows on the case and tells its owner."""
     OutboundMessage.objects.filter(id=row.id).update(status=OutboundStatus.FAILED, last_error=error[:2000])
-    if row.source_type == "customer_update":
+    if row.source_type == "customer_update" and row.source_id is not None:
         CustomerUpdate.objects.filter(id=row.source_id).update(status="failed")
     if not row.case_id:
         return

@@ -65,7 +65,7 @@ def contact(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     """Served only to staff, always as a download, never sniffed into something runnable."""
     require_staff(request.user)
     item = Attachment.objects.filter(id=attachment_id).exclude(storage_name="").first()
