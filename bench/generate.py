@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Clock, ensure_database, setup_django  # noqa: E402
-from names import COMPANY_WORDS, FIRST, LAST, SUMMARIES, TAGS  # noqa: E402
+from common import Clock, ensure_database, setup_django
+from names import COMPANY_WORDS, FIRST, LAST, SUMMARIES, TAGS
 
 BENCH_USER = "bench"
 BENCH_PASSWORD = "bench-password-not-a-secret"  # noqa: S105 - a throwaway benchmark database
@@ -68,7 +68,9 @@ def make_staff(count: int) -> list[int]:
     return list(Staff.objects.filter(username__startswith="staff").values_list("id", flat=True))
 
 
-def customer_rows(n: int, staff_ids: list[int], tag_ids: list[int]) -> Iterator[tuple[str, list[str], list[str], list[int]]]:
+def customer_rows(
+    n: int, staff_ids: list[int], tag_ids: list[int]
+) -> Iterator[tuple[str, list[str], list[str], list[int]]]:
     """(customer COPY line, emails, phones, tag ids) per customer, id i = 1..n."""
     from rapport.customers.services import name_keys  # noqa: F401 - imported for the caller
 
@@ -102,7 +104,8 @@ def customer_rows(n: int, staff_ids: list[int], tag_ids: list[int]) -> Iterator[
 
 CUSTOMER_COLUMNS = (
     "id, kind, name, status, account_manager_id, external_id, preferred_channel, language, timezone, "
-    "consent_email, consent_phone, consent_post, consent_marketing, notes, merged_into_id, created_at, updated_at, version"
+    "consent_email, consent_phone, consent_post, consent_marketing, notes, merged_into_id, "
+    "created_at, updated_at, version"
 )
 
 
@@ -145,9 +148,18 @@ def interaction_lines(count: int, customers: int, staff_ids: list[int]) -> Itera
 
     rng = np.random.default_rng(7)
     start = datetime.now(UTC) - timedelta(days=3 * 365)
-    stamps = [(start + timedelta(seconds=int(s))).isoformat() for s in sorted(rng.integers(0, 3 * 365 * 86400, 200_000))]
+    stamps = [
+        (start + timedelta(seconds=int(s))).isoformat() for s in sorted(rng.integers(0, 3 * 365 * 86400, 200_000))
+    ]
     channels = ["phone", "email", "email", "email", "letter", "meeting", "chat", "sms", "portal", "web"]
-    bodies = ["", "", "", "Customer was happy with the answer.", "Promised a call back tomorrow.", "Sent the form by email."]
+    bodies = [
+        "",
+        "",
+        "",
+        "Customer was happy with the answer.",
+        "Promised a call back tomorrow.",
+        "Sent the form by email.",
+    ]
     staff = [str(s) for s in staff_ids] + ["\\N"] * 10
     done = 0
     while done < count:
@@ -160,7 +172,14 @@ def interaction_lines(count: int, customers: int, staff_ids: list[int]) -> Itera
         by = rng.integers(0, len(staff), size)
         inbound = rng.random(size) < 0.6
         for c, w, s, h, b, st, inb in zip(
-            who.tolist(), when.tolist(), what.tolist(), how.tolist(), body.tolist(), by.tolist(), inbound.tolist(), strict=True
+            who.tolist(),
+            when.tolist(),
+            what.tolist(),
+            how.tolist(),
+            body.tolist(),
+            by.tolist(),
+            inbound.tolist(),
+            strict=True,
         ):
             channel = channels[h]
             stamp = stamps[w]
@@ -188,7 +207,8 @@ def load_interactions(count: int, customers: int, staff_ids: list[int], clock: C
     clock.say(f"dropped {len(indexes)} timeline indexes for the load")
     _copy_lines(
         table,
-        "customer_id, channel, direction, occurred_at, summary, body, staff_id, duration_seconds, source_type, source_id, created_at",
+        "customer_id, channel, direction, occurred_at, summary, body, staff_id, duration_seconds, "
+        "source_type, source_id, created_at",
         interaction_lines(count, customers, staff_ids),
         clock,
         "timeline entries",
@@ -230,13 +250,26 @@ def main() -> None:
     load_interactions(args.interactions, args.customers, staff_ids, clock)
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = origin")
-        cursor.execute("SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), (SELECT max(id) FROM customers_customer))")
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), "
+            "(SELECT max(id) FROM customers_customer))"
+        )
         cursor.execute("VACUUM ANALYZE")
     clock.say("vacuum analyze done")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         size = cursor.fetchone()[0]  # type: ignore[index]
-    print(json.dumps({"db": args.db, "customers": args.customers, "interactions": args.interactions, "staff": args.staff + 1, "size": size}))
+    print(
+        json.dumps(
+            {
+                "db": args.db,
+                "customers": args.customers,
+                "interactions": args.interactions,
+                "staff": args.staff + 1,
+                "size": size,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
