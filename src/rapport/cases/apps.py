@@ -7,7 +7,9 @@ class CasesConfig(AppConfig):
     verbose_name = "Cases"
 
     def ready(self) -> None:
-        from rapport.cases import services
+        from rapport.cases import services, views
+        from rapport.customers.panels import register_panel
         from rapport.customers.services import register_merge_step
 
         register_merge_step(services.move_cases_on_merge)
+        register_panel("cases", views.customer_panel)

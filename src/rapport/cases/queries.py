@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -165,3 +165,48 @@ def root_cause_report(*, since: datetime) -> list[RootCauseRow]:
         if key in rows:
             rows[key].compensation[row["currency"]] = Money.of(row["total"], row["currency"]).amount
     return sorted(rows.values(), key=lambda r: (r.month, r.path))
+
+
+# --- queues (the staff pages) --------------------------------------------------------
+
+
+def _next_due() -> Subquery:
+    """The soonest deadline among a case's running clocks (the clock_running_due partial index)."""
+    return Subquery(SlaClock.objects.running().filter(case=OuterRef("pk")).order_by("due_at").values("due_at")[:1])
+
+
+def my_queue(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+    """A person's open cases, soonest running deadline first (cases without one last).
+
+    The owner's open cases are few (case_owner_status index); each gets its nearest deadline
+    from the partial index on running clocks. The cursor is (deadline or null, id)."""
+    queryset = filtered(filters).filter(owner_id=owner_id)
+    if not filters.status:
+        queryset = queryset.filter(status__in=OPEN_STATUSES)
+    queryset = queryset.annotate(next_due=_next_due())
+    if cursor:
+        due, last_id = decode_cursor(cursor, 2)
+        after_id = Q(next_due__isnull=True, id__gt=last_id)
+        if due is None:
+            queryset = queryset.filter(after_id)
+        else:
+            when = datetime.fromisoformat(due)
+            later = Q(next_due__gt=when) | Q(next_due=when, id__gt=last_id)
+            queryset = queryset.filter(later | Q(next_due__isnull=True))
+    rows = list(queryset.order_by(F("next_due").asc(nulls_last=True), "id").values_list("id", "next_due")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=[r[0] for r in rows]))}
+    return Page([by_id[r[0]] for r in rows], encode_cursor([rows[-1][1], rows[-1][0]]) if more else None)
+
+
+def pending_approvals(
+    *, currency: str | None, max_amount: Decimal | None, exclude_requester: int
+) -> list[Compensation]:
+    """Pending compensation a person may decide: within their limit (None = any), not their own."""
+    queryset = Compensation.objects.filter(status=CompensationStatus.PENDING).exclude(requested_by_id=exclude_requester)
+    if max_amount is not None:
+        queryset = queryset.filter(currency=currency, amount__lte=max_amount)
+    return list(
+        queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200]
+    )

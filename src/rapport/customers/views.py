@@ -22,6 +22,7 @@ from rapport.core.views import bad_request
 from rapport.customers import queries, services
 from rapport.customers.forms import CustomerFilterForm, CustomerForm, InteractionForm, add_service_errors
 from rapport.customers.models import Customer
+from rapport.customers.panels import render_panels
 from rapport.people.models import Role, Staff
 from rapport.people.permissions import can_see_audit, require_role
 
@@ -122,6 +123,7 @@ def _detail_context(
         "log_form": log_form or InteractionForm.fresh(),
         "can_merge": request.user.has_role_at_least(Role.LEAD),
         "survivor": _customer_or_404(customer.merged_into_id) if customer.merged_into_id else None,
+        "panels": render_panels(request, customer),
     }
     if can_see_audit(request.user):
         context["audit"] = audit_rows(trail("customer", customer.id, limit=50))

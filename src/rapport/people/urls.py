@@ -12,4 +12,8 @@ urlpatterns: list = [
     path("staff/new/", views.staff_create, name="staff-create"),
     path("staff/<int:staff_id>/", views.staff_update, name="staff-update"),
     path("staff/teams/", views.team_create, name="team-create"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/bell/", views.notification_bell, name="notification-bell"),
+    path("notifications/read/", views.notifications_read_all, name="notifications-read-all"),
+    path("notifications/<int:notification_id>/read/", views.notification_read, name="notification-read"),
 ]

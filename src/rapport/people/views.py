@@ -9,9 +9,12 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from rapport.core.models import Notification
 from rapport.people import services
 from rapport.people.forms import StaffCreateForm, StaffUpdateForm, TeamForm, add_service_errors
 from rapport.people.models import Role, Staff, Team
@@ -115,3 +118,50 @@ def team_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Added the team {team.name}.")
             return redirect("staff")
     return _page(request, team_form=form, status=400)
+
+
+# --- notifications (each staff member's inbox; the bell in the header) --------------------
+
+NOTIFICATION_PAGE = 100
+
+
+@login_required
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    mine = Notification.objects.filter(recipient_id=request.user.pk)
+    items = list(mine.order_by("-created_at", "-id")[:NOTIFICATION_PAGE])
+    unread = sum(1 for n in items if n.read_at is None)
+    return render(request, "people/notifications.html", {"items": items, "unread": unread})
+
+
+@login_required
+@require_GET
+def notification_bell(request: HttpRequest) -> HttpResponse:
+    """The header bell's count, fetched by htmx so ordinary pages pay no query for it."""
+    count = Notification.objects.filter(recipient_id=request.user.pk, read_at__isnull=True).count()
+    return render(request, "people/_bell.html", {"unread": count})
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Mark one read and follow its link (only links within this site)."""
+    notification = Notification.objects.filter(id=notification_id, recipient_id=request.user.pk).first()
+    if notification is None:
+        messages.error(request, "That notification is not yours or no longer exists.")
+        return redirect("notifications")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    link = notification.link
+    safe = link.startswith("/") and url_has_allowed_host_and_scheme(link, allowed_hosts={request.get_host()})
+    return redirect(link if safe and request.POST.get("follow") else "notifications")
+
+
+@login_required
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    unread = Notification.objects.filter(recipient_id=request.user.pk, read_at__isnull=True)
+    marked = unread.update(read_at=timezone.now())
+    messages.success(request, f"Marked {marked} notification{'s' if marked != 1 else ''} read.")
+    return redirect("notifications")
