@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from ninja.security import HttpBearer
 
-from rapport.channels import inbound, services
+from rapport.channels import inbound, services, webhooks
 from rapport.channels.models import Channel, InboundMessage, InboundStatus
 from rapport.core.api import idempotent_create, json_response, problem
 from rapport.core.errors import InvalidInput
@@ -81,3 +81,38 @@ def list_inbound(request: HttpRequest, status: str = InboundStatus.UNPROCESSABLE
 def reprocess(request: HttpRequest, inbound_id: int) -> HttpResponse:
     outcome = inbound.reprocess(actor=request.auth, inbound_id=inbound_id)  # type: ignore[attr-defined]
     return json_response(200, outcome.as_dict())
+
+
+class WebhookIn(Schema):
+    url: str
+    events: list[str]
+    allow_private: bool = False
+
+
+@router.post("/webhooks", response={201: dict})
+def create_webhook(request: HttpRequest, payload: WebhookIn) -> HttpResponse:
+    """Subscribe a URL to events; the signing secret is in this answer only."""
+    def create() -> tuple[int, dict[str, object]]:
+        subscription, secret = webhooks.create_subscription(actor=request.auth, url=payload.url,  # type: ignore[attr-defined]
+                                                            events=payload.events, allow_private=payload.allow_private)
+        return 201, {"id": subscription.id, "url": subscription.url, "events": subscription.events,
+                     "allow_private": subscription.allow_private, "secret": secret}
+
+    return idempotent_create(request, create)
+
+
+class DeliveryOut(Schema):
+    id: int
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response=list[DeliveryOut])
+def webhook_deliveries(request: HttpRequest, webhook_id: int, limit: int = 50) -> list[object]:
+    return list(webhooks.deliveries(actor=request.auth, subscription_id=webhook_id,  # type: ignore[attr-defined]
+                                    limit=clamp_limit(limit)))

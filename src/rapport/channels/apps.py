@@ -24,4 +24,17 @@ class ChannelsConfig(AppConfig):
                 outbound.queue_customer_update(instance)
 
         post_save.connect(message_saved, sender=CaseMessage, dispatch_uid="channels.case_message", weak=False)
+        self._subscribe_webhooks()
         post_save.connect(update_saved, sender=CustomerUpdate, dispatch_uid="channels.customer_update", weak=False)
+
+    @staticmethod
+    def _subscribe_webhooks() -> None:
+        from rapport.cases.events import CaseHandedOff, CaseOpened, CaseResolved
+        from rapport.channels import webhooks
+        from rapport.core import events
+        from rapport.customers.events import InteractionLogged
+
+        wiring = ((CaseOpened, webhooks.on_case_opened), (CaseHandedOff, webhooks.on_case_handed_off),
+                  (CaseResolved, webhooks.on_case_resolved), (InteractionLogged, webhooks.on_interaction))
+        for event_type, handler in wiring:
+            events.subscribe(event_type, webhooks.safely(handler))

@@ -139,3 +139,48 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+WEBHOOK_EVENTS = ("case.created", "case.updated", "case.resolved", "interaction.created")
+
+
+class WebhookSubscription(models.Model):
+    """An outside system told about events. The secret signs each delivery (HMAC-SHA256); it
+    is kept as given because signing needs it, and shown to the admin only once."""
+
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)  # a subset of WEBHOOK_EVENTS
+    secret = models.CharField(max_length=100)
+    allow_private = models.BooleanField(default=False)  # an admin's explicit choice (SSRF defence)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey("people.Staff", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the delivery log, with every attempt's outcome."""
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_log")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.subscription_id} ({self.status})"

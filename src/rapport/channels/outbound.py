@@ -210,7 +210,9 @@ def build(row: OutboundMessage) -> EmailMessage:
 
 def _claim(outbound_id: int) -> OutboundMessage | None:
     with transaction.atomic():
-        row = OutboundMessage.objects.select_for_update().select_related("channel").filter(id=outbound_id).first()
+        # of=self: the channel is a nullable join, which PostgreSQL cannot lock.
+        rows = OutboundMessage.objects.select_for_update(of=("self",)).select_related("channel")
+        row = rows.filter(id=outbound_id).first()
         if row is None or row.status != OutboundStatus.QUEUED:
             return None
         row.status, row.sending_since, row.attempts = OutboundStatus.SENDING, timezone.now(), row.attempts + 1

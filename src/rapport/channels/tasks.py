@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.tasks import task
 
-from rapport.channels import imap, outbound
+from rapport.channels import imap, outbound, webhooks
 
 
 @task()
@@ -22,3 +22,8 @@ def reconcile_outbound() -> int:
 def poll_imap() -> int:
     """Recurring (see the EMAIL_URL block of settings): fetch new mail from IMAP_URL."""
     return imap.poll_configured()
+
+
+@task()
+def deliver_webhook(delivery_id: int) -> str:
+    return webhooks.deliver(delivery_id)
