@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -275,7 +276,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
     served = Served(process, f"http://127.0.0.1:{port}/", env, root / "var", log)
     try:
-        _wait_until_up(served, deadline_s=120)
+        _wait_until_up(served, deadline_s=180)  # migrations + collectstatic on a busy CI box
         yield served
     finally:
         if process.poll() is None:
@@ -328,6 +329,36 @@ def test_createstaff_console_script_fails_cleanly(served: Served) -> None:
     stderr = result.stderr.decode()
     assert "The username 'admin' is taken" in stderr
     assert "Traceback" not in stderr
+
+
+def _wait_for_queue_process(served: Served, worker: subprocess.Popen[bytes], deadline_s: float) -> None:
+    """Until the worker's supervisor has registered itself in dj_queue's process table."""
+    database = sqlite3.connect(served.var_dir / "rapport.sqlite3", timeout=20)
+    try:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and worker.poll() is None:
+            query = "SELECT count(*) FROM dj_queue_processes WHERE pid = ?"
+            if database.execute(query, (worker.pid,)).fetchone()[0]:
+                return
+            time.sleep(0.5)
+    finally:
+        database.close()
+    pytest.fail(f"the worker did not register (exit {worker.poll()})")
+
+
+def test_worker_runs_until_sigterm(served: Served) -> None:
+    log = served.log.with_name("worker.log")
+    with log.open("wb") as sink:
+        worker = subprocess.Popen([RAPPORT, "worker"], env=served.env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_queue_process(served, worker, deadline_s=60)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, log.read_text()
+        assert "Traceback" not in log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
 
 
 def test_serve_stops_cleanly_on_sigterm(served: Served) -> None:
