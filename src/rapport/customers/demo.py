@@ -1,10 +1,11 @@
 """Deterministic demo data: a care organisation with two years of customer history.
 
 A few showcase customers go through the services (so they look exactly like hand-made
-ones, audit rows and events included); the volume is written with ``bulk_create`` so that
-10,000 customers load in seconds. Bulk rows get what the services would have written
-alongside them: contact points, name keys for search, tags and a ``customer.created``
-audit row. The same seed gives the same people, names and histories; dates are placed
+ones, audit rows and events included); the volume is written in bulk (multi-row INSERTs)
+so that 10,000 customers load in seconds. Bulk rows get what the services would have
+written alongside them: contact points, name keys for search, tags and a
+``customer.created`` audit row, but publish no events, so no webhook fires for made-up
+history. The same seed gives the same people, names and histories; dates are placed
 relative to the hour the data is loaded, so the timeline always looks current.
 """
 
