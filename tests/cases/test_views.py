@@ -32,10 +32,17 @@ def signed_in(staff: Staff) -> Client:
     return client
 
 
-def open_case(actor: Staff, customer: Customer, *, owner: str | None = None, subject: str = "Parcel arrived broken",
-              type: str = "complaint") -> Case:
-    return services.open_case(actor=actor, data=CaseInput(customer_id=customer.id, type=type, subject=subject,
-                                                          owner=owner))
+def open_case(
+    actor: Staff,
+    customer: Customer,
+    *,
+    owner: str | None = None,
+    subject: str = "Parcel arrived broken",
+    type: str = "complaint",
+) -> Case:
+    return services.open_case(
+        actor=actor, data=CaseInput(customer_id=customer.id, type=type, subject=subject, owner=owner)
+    )
 
 
 def count_queries(client: Client, path: str, **headers: str) -> int:
@@ -101,13 +108,17 @@ def test_queue_query_count_is_flat(agent: Staff, customer: Customer, complaint_p
     assert many == few
 
 
-def test_unassigned_tab_filters_and_htmx_fragment(agent: Staff, customer: Customer, complaint_policy: SlaPolicy) -> None:
+def test_unassigned_tab_filters_and_htmx_fragment(
+    agent: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
     open_case(agent, customer, subject="Nobody has this")
     open_case(agent, customer, owner="alice", subject="Alice has this")
     client = signed_in(agent)
     body = text(client.get("/cases/", {"tab": "unassigned"}))
     assert "Nobody has this" in body and "Alice has this" not in body and ">Claim</button>" in body
-    fragment = client.get("/cases/", {"tab": "all", "priority": "normal", "breached": "no"}, headers={"HX-Request": "true"})
+    fragment = client.get(
+        "/cases/", {"tab": "all", "priority": "normal", "breached": "no"}, headers={"HX-Request": "true"}
+    )
     assert fragment.status_code == 200 and "<html" not in text(fragment)
     assert "Nobody has this" in text(fragment) and "Alice has this" in text(fragment)
     assert "Nobody has this" not in text(client.get("/cases/", {"tab": "all", "breached": "yes"}))
@@ -134,9 +145,19 @@ def test_open_a_case_from_the_customer_page(agent: Staff, customer: Customer, co
     assert f'href="/cases/new/?customer={customer.id}"' in page and ">Cases</h2>" in page
     form = text(client.get("/cases/new/", {"customer": customer.id}))
     assert f'value="{customer.id}"' in form and "Jane Smith" in form
-    response = client.post("/cases/new/", {"customer": customer.id, "type": "complaint", "subject": "Kettle leaks",
-                                           "description": "Since Monday", "channel": "phone", "priority": "",
-                                           "owner": "alice", "team": ""})
+    response = client.post(
+        "/cases/new/",
+        {
+            "customer": customer.id,
+            "type": "complaint",
+            "subject": "Kettle leaks",
+            "description": "Since Monday",
+            "channel": "phone",
+            "priority": "",
+            "owner": "alice",
+            "team": "",
+        },
+    )
     case = Case.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/cases/{case.reference}/"
     assert case.owner == agent and case.priority == "normal" and case.status == "open"
@@ -144,20 +165,23 @@ def test_open_a_case_from_the_customer_page(agent: Staff, customer: Customer, co
 
 
 def test_open_a_case_with_bad_input_names_the_field(agent: Staff, customer: Customer) -> None:
-    response = signed_in(agent).post("/cases/new/", {"customer": customer.id, "type": "complaint", "subject": "  ",
-                                                     "channel": "phone"})
+    response = signed_in(agent).post(
+        "/cases/new/", {"customer": customer.id, "type": "complaint", "subject": "  ", "channel": "phone"}
+    )
     assert response.status_code == 400 and Case.objects.count() == 0
     assert "This field is required" in text(response) or "Say in a few words" in text(response)
-    unknown = signed_in(agent).post("/cases/new/", {"customer": 999999, "type": "complaint", "subject": "Hi",
-                                                    "channel": "phone"})
+    unknown = signed_in(agent).post(
+        "/cases/new/", {"customer": 999999, "type": "complaint", "subject": "Hi", "channel": "phone"}
+    )
     assert unknown.status_code == 400 and "No customer with id 999999" in text(unknown)
 
 
 # --- the case page ----------------------------------------------------------------------
 
 
-def test_case_page_shows_clocks_conversation_and_history(agent: Staff, customer: Customer,
-                                                         complaint_policy: SlaPolicy) -> None:
+def test_case_page_shows_clocks_conversation_and_history(
+    agent: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
     case = open_case(agent, customer, owner="alice")
     client = signed_in(agent)
     client.post(f"/cases/{case.reference}/reply/", {"kind": "internal", "body": "Courier again"})
@@ -183,8 +207,9 @@ def test_case_page_query_count_is_flat(agent: Staff, customer: Customer, complai
     assert count_queries(client, f"/cases/{case.reference}/") == few
 
 
-def test_public_reply_meets_the_first_response_clock(agent: Staff, customer: Customer,
-                                                     complaint_policy: SlaPolicy) -> None:
+def test_public_reply_meets_the_first_response_clock(
+    agent: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
     case = open_case(agent, customer, owner="alice")
     response = signed_in(agent).post(f"/cases/{case.reference}/reply/", {"kind": "public", "body": "On its way"})
     assert response.status_code == 302
@@ -200,8 +225,10 @@ def test_stale_form_changes_nothing(agent: Staff, customer: Customer) -> None:
     client = signed_in(agent)
     stale = case.version
     services.set_status(actor=agent, case_id=case.id, status="waiting_third_party")
-    response = client.post(f"/cases/{case.reference}/handoff/",
-                           {"version": stale, "to_user": "bob", "to_team": "", "reason": "Knows couriers"})
+    response = client.post(
+        f"/cases/{case.reference}/handoff/",
+        {"version": stale, "to_user": "bob", "to_team": "", "reason": "Knows couriers"},
+    )
     assert response.status_code == 412 and "changed since you opened it" in text(response)
     assert Case.objects.get().owner == agent
     status = client.post(f"/cases/{case.reference}/status/", {"version": stale, "status": "open"})
@@ -216,8 +243,11 @@ def test_hand_off_page_and_errors(agent: Staff, customer: Customer) -> None:
     assert page.status_code == 200 and "To person" in text(page)
     nobody = client.post(f"/cases/{case.reference}/handoff/", {"version": case.version, "reason": "x"})
     assert nobody.status_code == 400 and "Hand the case to a person" in text(nobody)
-    done = client.post(f"/cases/{case.reference}/handoff/",
-                       {"version": case.version, "to_user": "bob", "reason": "Knows the courier"}, follow=True)
+    done = client.post(
+        f"/cases/{case.reference}/handoff/",
+        {"version": case.version, "to_user": "bob", "reason": "Knows the courier"},
+        follow=True,
+    )
     assert "Handed" in text(done)
     case.refresh_from_db()
     assert case.owner == bob and agent in case.watchers.all()
@@ -227,9 +257,11 @@ def test_hand_off_page_and_errors(agent: Staff, customer: Customer) -> None:
 def test_compensation_above_the_limit_waits_for_a_lead(agent: Staff, lead: Staff, customer: Customer) -> None:
     case = open_case(agent, customer, owner="alice")
     client = signed_in(agent)
-    response = client.post(f"/cases/{case.reference}/compensations/",
-                           {"kind": "refund", "amount": "120.00", "currency": "GBP", "description": "Broken kettle"},
-                           follow=True)
+    response = client.post(
+        f"/cases/{case.reference}/compensations/",
+        {"kind": "refund", "amount": "120.00", "currency": "GBP", "description": "Broken kettle"},
+        follow=True,
+    )
     assert "pending approval" in text(response).lower()
     compensation = Compensation.objects.get()
     assert compensation.status == "pending_approval"
@@ -251,14 +283,16 @@ def test_bad_compensation_shows_field_errors(agent: Staff, customer: Customer) -
     case = open_case(agent, customer, owner="alice")
     client = signed_in(agent)
     for amount, currency in (("-5", "GBP"), ("10.001", "GBP"), ("10", "XXY")):
-        response = client.post(f"/cases/{case.reference}/compensations/",
-                               {"kind": "refund", "amount": amount, "currency": currency})
+        response = client.post(
+            f"/cases/{case.reference}/compensations/", {"kind": "refund", "amount": amount, "currency": currency}
+        )
         assert response.status_code == 400, (amount, currency)
     assert Compensation.objects.count() == 0
 
 
-def test_resolving_a_complaint_needs_a_root_cause(agent: Staff, manager: Staff, customer: Customer,
-                                                  complaint_policy: SlaPolicy) -> None:
+def test_resolving_a_complaint_needs_a_root_cause(
+    agent: Staff, manager: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
     case = open_case(agent, customer, owner="alice")
     delivery = services.create_root_cause(actor=manager, name="Delivery")
     late = services.create_root_cause(actor=manager, name="Late", parent_id=delivery.id)
@@ -268,8 +302,10 @@ def test_resolving_a_complaint_needs_a_root_cause(agent: Staff, manager: Staff, 
     missing = client.post(f"/cases/{case.reference}/resolve/", {"version": case.version, "statement": ""})
     assert missing.status_code == 400 and "A complaint needs a root cause" in text(missing)
     assert Case.objects.get().status == "open"
-    done = client.post(f"/cases/{case.reference}/resolve/",
-                       {"version": case.version, "root_cause": late.id, "statement": "Courier was a day late"})
+    done = client.post(
+        f"/cases/{case.reference}/resolve/",
+        {"version": case.version, "root_cause": late.id, "statement": "Courier was a day late"},
+    )
     assert done.status_code == 302
     resolved = Case.objects.get()
     assert resolved.status == "resolved" and resolved.root_cause == late
@@ -318,8 +354,9 @@ def test_notifications_bell_list_and_mark_read(agent: Staff, lead: Staff, custom
 # --- root causes --------------------------------------------------------------------------
 
 
-def test_root_cause_page_tree_report_chart_and_actions(agent: Staff, lead: Staff, manager: Staff,
-                                                       customer: Customer) -> None:
+def test_root_cause_page_tree_report_chart_and_actions(
+    agent: Staff, lead: Staff, manager: Staff, customer: Customer
+) -> None:
     assert signed_in(agent).post("/cases/root-causes/new/", {"name": "Product"}).status_code == 403
     client = signed_in(manager)
     assert client.post("/cases/root-causes/new/", {"name": "Product"}).status_code == 302
@@ -334,18 +371,29 @@ def test_root_cause_page_tree_report_chart_and_actions(agent: Staff, lead: Staff
     services.resolve_case(actor=agent, case_id=case.id, root_cause_id=lost.id, statement="Courier lost it")
     page = text(signed_in(agent).get("/cases/root-causes/"))
     assert "Delivery &gt; Lost" in page and "30.00 GBP" in page
-    data = json.loads(re.search(r'<script id="root-cause-data" type="application/json">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    block = re.search(r'<script id="root-cause-data" type="application/json">(.*?)</script>', page, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
     assert data["causes"] == [{"label": "Delivery", "data": [1]}] and data["cost"][0]["label"] == "GBP"
     assert "vendor/chart.umd.min.js" in page and ">Plan action</button>" not in page
 
-    planned = signed_in(lead).post("/cases/root-causes/actions/", {
-        "title": "Switch courier", "owner": "alice", "due_date": "2030-01-31", "root_cause": lost.id,
-        "cases": case.reference, "description": ""})
+    planned = signed_in(lead).post(
+        "/cases/root-causes/actions/",
+        {
+            "title": "Switch courier",
+            "owner": "alice",
+            "due_date": "2030-01-31",
+            "root_cause": lost.id,
+            "cases": case.reference,
+            "description": "",
+        },
+    )
     assert planned.status_code == 302
     action = CorrectiveAction.objects.get()
     assert list(action.cases.all()) == [case]
-    bad = signed_in(lead).post("/cases/root-causes/actions/", {"title": "X", "owner": "alice",
-                                                               "due_date": "2030-01-31", "cases": "C-999999"})
+    bad = signed_in(lead).post(
+        "/cases/root-causes/actions/", {"title": "X", "owner": "alice", "due_date": "2030-01-31", "cases": "C-999999"}
+    )
     assert bad.status_code == 400 and "No case C-999999" in text(bad)
     updated = signed_in(agent).post(f"/cases/root-causes/actions/{action.id}/status/", {"status": "done"})
     assert updated.status_code == 302 and CorrectiveAction.objects.get().status == "done"
@@ -359,23 +407,51 @@ def test_sla_settings_are_for_managers(agent: Staff, manager: Staff) -> None:
     assert signed_in(agent).post("/cases/settings/calendars/", {"name": "X"}).status_code == 403
     client = signed_in(manager)
     assert client.get("/cases/settings/").status_code == 200
-    response = client.post("/cases/settings/calendars/", {
-        "name": "UK office", "timezone": "Europe/London", "holiday_country": "GB", "holiday_subdivision": "ENG",
-        "closed_dates": "2026-12-24\n2026-12-31", "mon": "09:00-12:00, 13:00-17:00", "tue": "09:00-17:00",
-        "wed": "", "thu": "", "fri": "09:00-17:00", "sat": "", "sun": ""})
+    response = client.post(
+        "/cases/settings/calendars/",
+        {
+            "name": "UK office",
+            "timezone": "Europe/London",
+            "holiday_country": "GB",
+            "holiday_subdivision": "ENG",
+            "closed_dates": "2026-12-24\n2026-12-31",
+            "mon": "09:00-12:00, 13:00-17:00",
+            "tue": "09:00-17:00",
+            "wed": "",
+            "thu": "",
+            "fri": "09:00-17:00",
+            "sat": "",
+            "sun": "",
+        },
+    )
     assert response.status_code == 302, text(response)
     calendar = Calendar.objects.get()
-    assert calendar.weekly_hours == {"mon": [["09:00", "12:00"], ["13:00", "17:00"]], "tue": [["09:00", "17:00"]],
-                                     "fri": [["09:00", "17:00"]]}
+    assert calendar.weekly_hours == {
+        "mon": [["09:00", "12:00"], ["13:00", "17:00"]],
+        "tue": [["09:00", "17:00"]],
+        "fri": [["09:00", "17:00"]],
+    }
     assert calendar.closed_dates == ["2026-12-24", "2026-12-31"]
     closed = client.post("/cases/settings/calendars/", {"name": "Never", "timezone": "UTC"})
     assert closed.status_code == 400 and Calendar.objects.count() == 1
-    policy = client.post("/cases/settings/policies/", {
-        "name": "Urgent complaints", "calendar": calendar.id, "case_type": "complaint", "priority": "urgent",
-        "first_response_minutes": 60, "next_response_minutes": 120, "resolution_minutes": 480, "at_risk_ratio": "0.75"})
+    policy = client.post(
+        "/cases/settings/policies/",
+        {
+            "name": "Urgent complaints",
+            "calendar": calendar.id,
+            "case_type": "complaint",
+            "priority": "urgent",
+            "first_response_minutes": 60,
+            "next_response_minutes": 120,
+            "resolution_minutes": 480,
+            "at_risk_ratio": "0.75",
+        },
+    )
     assert policy.status_code == 302 and SlaPolicy.objects.get().resolution_minutes == 480
-    rule = client.post("/cases/settings/rules/", {"priority": "urgent", "position": 10, "case_type": "complaint",
-                                                  "words": "refund, lawyer", "customer_tag": ""})
+    rule = client.post(
+        "/cases/settings/rules/",
+        {"priority": "urgent", "position": 10, "case_type": "complaint", "words": "refund, lawyer", "customer_tag": ""},
+    )
     assert rule.status_code == 302
     assert PriorityRule.objects.get().conditions == {"case_type": "complaint", "words": ["refund", "lawyer"]}
     empty_rule = client.post("/cases/settings/rules/", {"priority": "high", "position": 10})

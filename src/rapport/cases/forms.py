@@ -221,6 +221,9 @@ class CalendarForm(PagePartForm):
     def day_fields(self) -> list[forms.BoundField]:
         return [self[day] for day, _ in DAYS]
 
+    def closed_date_list(self) -> list[str]:
+        return lines(self.cleaned_data["closed_dates"])
+
     def weekly_hours(self) -> dict[str, list[list[str]]]:
         """ "09:00-17:00, 18:00-20:00" per day into the service's {"mon": [["09:00", "17:00"], ...]}."""
         hours: dict[str, list[list[str]]] = {}

@@ -110,13 +110,26 @@ class ClockView:
         """Correct without JavaScript; static/cases.js keeps it ticking."""
         clock, now = self.clock, timezone.now()
         if self.state in ("met", "breached") and clock.stopped_at:
-            return "met" if self.state == "met" else "missed"
+            return "on time" if self.state == "met" else "late"
         if self.state == "paused":
             return "paused while waiting on the customer"
         if clock.due_at is None:
             return ""
         left = (clock.due_at - now).total_seconds()
         return f"due in {duration_text(left)}" if left >= 0 else f"overdue by {duration_text(left)}"
+
+
+HIDDEN_EVENT_KEYS = {"message_id", "compensation_id"}
+
+
+def history_row(event: CaseEvent) -> dict[str, Any]:
+    """An event as a sentence-ish line: "Handed off", "to user: bob; reason: ..."."""
+    details = "; ".join(
+        f"{key.replace('_', ' ')}: {value}"
+        for key, value in (event.data or {}).items()
+        if value not in (None, "") and key not in HIDDEN_EVENT_KEYS
+    )
+    return {"event": event, "label": event.kind.replace("_", " ").capitalize(), "details": details}
 
 
 def clock_views(case: Case, now: datetime) -> list[ClockView]:
@@ -207,9 +220,10 @@ def case_new(request: StaffRequest) -> HttpResponse:
     staff, teams = staff_choices(), team_names()
     if request.method != "POST":
         raw = request.GET.get("customer", "")
-        initial = {"customer": int(raw) if raw.isdigit() else None, "owner": request.user.username}
+        customer_id = int(raw) if raw.isdigit() else None
+        initial = {"customer": customer_id, "owner": request.user.username}
         form = forms.CaseForm(staff=staff, teams=teams, initial=initial)
-        return render(request, "cases/new.html", {"form": form, "customer": _customer(initial["customer"])})
+        return render(request, "cases/new.html", {"form": form, "customer": _customer(customer_id)})
     form = forms.CaseForm(request.POST, staff=staff, teams=teams)
     if form.is_valid():
         try:
@@ -254,7 +268,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         "case": case,
         "clocks": clock_views(case, now),
         "conversation": CaseMessage.objects.filter(case=case).select_related("author"),
-        "history": CaseEvent.objects.filter(case=case).select_related("actor"),
+        "history": [history_row(e) for e in CaseEvent.objects.filter(case=case).select_related("actor")],
         "compensations": [
             (c, may_decide(user, c, limit.max_compensation_amount, limit.max_compensation_currency))
             for c in compensations
@@ -722,7 +736,7 @@ def calendar_create(request: StaffRequest) -> HttpResponse:
             timezone_name=data["timezone"],
             weekly_hours=form.weekly_hours(),
             holidays={"country": data["holiday_country"], "subdivision": data["holiday_subdivision"]},
-            closed_dates=forms.lines(data["closed_dates"]),
+            closed_dates=form.closed_date_list(),
         )
 
     return _settings_post(request, form, "calendar_form", act, success="Calendar added.")
