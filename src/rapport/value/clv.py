@@ -77,13 +77,37 @@ class _Histories:
     ux: Array  # distinct x
     ix: NDArray[np.intp]  # x == ux[ix]
 
+    @property
+    def wx(self) -> Array:
+        """Total weight per distinct x: sums of terms that depend on x only need no per-row pass."""
+        return np.bincount(self.ix, weights=self.w, minlength=len(self.ux))
+
+
+def unique_rows(*columns: Array) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """(index of each distinct row's first occurrence, inverse, counts) for equal-length columns.
+
+    Each column is coded by its own 1-D ``np.unique`` and the codes combined into one int64 key:
+    several times faster than ``np.unique(..., axis=0)``, which sorts raw bytes."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    span = 1
+    for column in columns:
+        values, codes = np.unique(column, return_inverse=True)
+        span *= max(len(values), 1)
+        if span >= 2**62:  # cannot happen below ~2 million distinct values per column; stay correct anyway
+            _, first, inverse, counts = np.unique(np.column_stack(columns), axis=0, return_index=True,
+                                                  return_inverse=True, return_counts=True)  # fmt: skip
+            return first, inverse.reshape(-1), counts
+        key = key * len(values) + codes.reshape(-1)
+    _, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    return first, inverse.reshape(-1), counts
+
 
 def _histories(x: Array, t_x: Array, T: Array) -> _Histories:
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
     _check_histories(x, t_x, T)
-    rows, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
-    ux, ix = np.unique(rows[:, 0], return_inverse=True)
-    return _Histories(rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(np.float64), ux, ix)
+    first, _, counts = unique_rows(x, t_x, T)
+    ux, ix = np.unique(x[first], return_inverse=True)
+    return _Histories(x[first], t_x[first], T[first], counts.astype(np.float64), ux, ix.reshape(-1))
 
 
 def _check_histories(x: Array, t_x: Array, T: Array) -> None:
@@ -95,19 +119,31 @@ def _check_histories(x: Array, t_x: Array, T: Array) -> None:
         raise ValueError(f"{int(bad.sum())} invalid histories (need x ≥ 0, 0 ≤ t_x ≤ T, T > 0, t_x = 0 when x = 0).")
 
 
+Objective = Callable[[Array], tuple[float, Array]]
+
+
 def _fit(
     model: str,
-    objective: Callable[[Array], tuple[float, Array]],
+    objective: Objective,
     start: Array,
     n: float,
     max_iterations: int,
+    hessian: Array | None = None,
 ) -> tuple[Array, float, bool, str, int]:
-    """Minimise −LL/n over log-parameters with L-BFGS-B; returns (params, LL, ok, message, iterations)."""
+    """Minimise −LL/n over log-parameters; returns (params, LL, ok, message, iterations).
+
+    With a ``hessian`` (from a warm start on a sample) a few damped Newton steps usually finish the
+    job in 3-5 passes over the data; otherwise, or if they stall, L-BFGS-B does."""
 
     def scaled(phi: Array) -> tuple[float, Array]:
         value, grad = objective(phi)
         return value / n, grad / n
 
+    if hessian is not None:
+        done = _newton(scaled, start, hessian, max_iterations)
+        if done is not None:
+            phi, value, steps = done
+            return np.exp(phi), -value * n, True, "CONVERGENCE: Newton steps from the sampled warm start", steps
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
     result = minimize(
         scaled,
@@ -115,7 +151,7 @@ def _fit(
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"maxiter": max_iterations, "ftol": 1e-14, "gtol": 1e-9, "maxcor": 20},
+        options={"maxiter": max_iterations, "ftol": FTOL, "gtol": GTOL, "maxcor": 20},
     )
     phi = np.asarray(result.x, dtype=np.float64)
     value = float(result.fun) * n
@@ -124,6 +160,65 @@ def _fit(
     if result.success and not ok:
         message = f"{message} (a parameter ran to its bound: the data do not identify the model)"
     return np.exp(phi), -value, ok, message, int(result.nit)
+
+
+FTOL, GTOL = 1e-12, 1e-8  # L-BFGS-B's own criteria, on −LL per customer
+
+
+def _newton(scaled: Objective, phi: Array, hessian: Array, max_iterations: int) -> tuple[Array, float, int] | None:
+    """Damped Newton with a fixed Hessian; None when it does not meet L-BFGS-B's criteria."""
+    value, grad = scaled(phi)
+    for step in range(1, min(max_iterations, 12) + 1):
+        try:
+            direction = -np.linalg.solve(hessian, grad)
+        except np.linalg.LinAlgError:
+            return None
+        slope = float(grad @ direction)
+        if not np.all(np.isfinite(direction)) or slope >= 0:
+            return None
+        t = 1.0
+        while True:
+            trial = np.clip(phi + t * direction, -LOG_BOUND, LOG_BOUND)
+            new_value, new_grad = scaled(trial)
+            if np.isfinite(new_value) and new_value <= value + 1e-4 * t * slope:
+                break
+            t /= 2
+            if t < 1 / 64:
+                return None
+        reduction = (value - new_value) / max(abs(value), abs(new_value), 1.0)
+        phi, value, grad = trial, new_value, new_grad
+        if np.max(np.abs(grad)) <= GTOL or (reduction <= FTOL and np.max(np.abs(grad)) <= 1e-6):
+            if np.all(np.abs(phi) < LOG_BOUND - 1e-6):
+                return phi, value, step
+            return None
+    return None
+
+
+WARM_SAMPLE = 50_000
+
+
+def _warm_start(
+    make: Callable[..., tuple[Objective, float]], columns: tuple[Array, ...], start: Array, max_iterations: int
+) -> tuple[Array, Array | None]:
+    """For a large data set: fit a fixed random sample, and take the Hessian there (central differences
+    of the analytic gradient). The full fit then starts next to its optimum with a good curvature
+    model, and needs a handful of passes over all the data instead of dozens."""
+    n = len(columns[0])
+    if n <= 2 * WARM_SAMPLE:
+        return start, None
+    pick = np.random.default_rng(0).choice(n, WARM_SAMPLE, replace=False)
+    objective, size = make(*(np.asarray(c)[pick] for c in columns))
+    params, _, ok, _, _ = _fit("warm", objective, start, size, max_iterations)
+    if not ok:
+        return start, None
+    phi = np.log(params)
+    k, h = len(phi), 1e-4
+    hessian = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = h
+        hessian[:, j] = (objective(phi + e)[1] - objective(phi - e)[1]) / (2 * h * size)
+    return phi, (hessian + hessian.T) / 2
 
 
 def _require(customers: int, repeaters: int, model: str) -> None:
@@ -142,49 +237,63 @@ def _require(customers: int, repeaters: int, model: str) -> None:
 #   ln A3 = −(r+x) ln(α+T)
 #   ln A4 = ln a − ln(b+x−1) − (r+x) ln(α+t_x)
 def bgnbd_log_likelihood(params: Array, h: _Histories) -> tuple[float, Array]:
-    """Total log-likelihood and its gradient with respect to (r, α, a, b)."""
+    """Total log-likelihood and its gradient with respect to (r, α, a, b).
+
+    Terms that depend on x only are summed once per distinct x (weighted by its count); the
+    per-row pass is two logs, one exp and one log1p. With d = l4 − l3 the two branches combine
+    as max(l3, l4) + log1p(e^−|d|), and w4 = A4/(A3+A4) = expit(d) from the same e^−|d|."""
     r, alpha, a, b = params
-    ux = h.ux
-    # Terms that depend on x only: evaluated once per distinct x.
+    ux, wx = h.ux, h.wx
     lg = gammaln(r + ux) - gammaln(r) + gammaln(a + b) + gammaln(b + ux) - gammaln(b) - gammaln(a + b + ux)
     d_r_x = digamma(r + ux) - digamma(r)
     d_a_x = digamma(a + b) - digamma(a + b + ux)
     d_b_x = d_a_x + digamma(b + ux) - digamma(b)
     repeat = ux > 0
-    log_a4_x = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + ux - 1, 1.0)), -np.inf)
-    inv_b_x = np.where(repeat, 1.0 / np.where(repeat, b + ux - 1, 1.0), 0.0)
+    safe = np.where(repeat, b + ux - 1, 1.0)
+    log_a4_x = np.where(repeat, np.log(a) - np.log(safe), -np.inf)
+    inv_b_x = np.where(repeat, 1.0 / safe, 0.0)
 
-    x, ix = h.x, h.ix
-    rx = r + x
+    w, ix = h.w, h.ix
+    n = float(wx.sum())
+    rx = r + h.x
     log_aT = np.log(alpha + h.T)
     log_atx = np.log(alpha + h.t_x)
     l3 = -rx * log_aT
     l4 = log_a4_x[ix] - rx * log_atx
-    tail = np.logaddexp(l3, l4)
-    w4 = np.exp(l4 - tail)  # share of the "dropped out after t_x" branch; 0 when x = 0
-    w3 = 1.0 - w4
-    w = h.w
-    ll = float(np.dot(w, lg[ix] + r * np.log(alpha) + tail))
-    g_r = np.dot(w, d_r_x[ix] + np.log(alpha) - w3 * log_aT - w4 * log_atx)
-    g_alpha = np.dot(w, r / alpha - rx * (w3 / (alpha + h.T) + w4 / (alpha + h.t_x)))
-    g_a = np.dot(w, d_a_x[ix] + w4 / a)
-    g_b = np.dot(w, d_b_x[ix] - w4 * inv_b_x[ix])
+    e = np.exp(-np.abs(l3 - l4))  # 0 when x = 0 (l4 = −inf)
+    tail = np.maximum(l3, l4) + np.log1p(e)
+    w4 = np.where(l4 > l3, 1.0, e) / (1.0 + e)  # share of the "dropped out after t_x" branch
+    ww4 = w * w4
+    inv_T, inv_tx = 1.0 / (alpha + h.T), 1.0 / (alpha + h.t_x)
+    ll = float(np.dot(wx, lg) + n * r * np.log(alpha) + np.dot(w, tail))
+    g_r = np.dot(wx, d_r_x) + n * np.log(alpha) - np.dot(w, log_aT) + np.dot(ww4, log_aT - log_atx)
+    g_alpha = n * r / alpha - np.dot(w * rx, inv_T) - np.dot(ww4 * rx, inv_tx - inv_T)
+    g_a = np.dot(wx, d_a_x) + ww4.sum() / a
+    g_b = np.dot(wx, d_b_x) - np.dot(ww4, inv_b_x[ix])
     return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
-def fit_bgnbd(x: Array, t_x: Array, T: Array, *, max_iterations: int = 500) -> FitResult:
+def _bgnbd_objective(x: Array, t_x: Array, T: Array) -> tuple[Objective, float]:
     h = _histories(x, t_x, T)
-    customers = int(h.w.sum())
-    _require(customers, int(h.w[h.x > 0].sum()), "bgnbd")
 
     def objective(phi: Array) -> tuple[float, Array]:
         params = np.exp(phi)
         ll, grad = bgnbd_log_likelihood(params, h)
         return -ll, -grad * params
 
-    start = np.log([1.0, float(np.average(h.T, weights=h.w)), 1.0, 1.0])
-    params, ll, ok, message, nit = _fit("bgnbd", objective, start, customers, max_iterations)
-    return FitResult("bgnbd", _named("bgnbd", params), ll, customers, ok, message, nit)
+    return objective, float(h.w.sum())
+
+
+def fit_bgnbd(x: Array, t_x: Array, T: Array, *, max_iterations: int = 500) -> FitResult:
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    _check_histories(x, t_x, T)
+    _require(len(x), int((x > 0).sum()), "bgnbd")
+    objective, customers = _bgnbd_objective(x, t_x, T)
+    start, hessian = _warm_start(
+        _bgnbd_objective, (x, t_x, T), np.log([1.0, float(T.mean()), 1.0, 1.0]), max_iterations
+    )
+    params, ll, ok, message, nit = _fit("bgnbd", objective, start, customers, max_iterations, hessian)
+    return FitResult("bgnbd", _named("bgnbd", params), ll, int(customers), ok, message, nit)
 
 
 def bgnbd_expected_purchases(params: dict[str, float], t: Array | float) -> Array:
@@ -236,13 +345,14 @@ def _bgnbd_alive_purchases(params: dict[str, float], x: Array, T: Array, t: floa
     Pfaff's transformation 2F1(A, B; C; z) = (1−z)^−A·2F1(A, C−B; C; z/(z−1)) cancels the power exactly:
     the bracket is 1 − 2F1(r+x, a−1; a+b+x−1; −t/(α+T)), bounded for every x (the original form is
     0·∞ for large x). It depends on (x, T) only, so 2F1 is evaluated once per distinct pair."""
+    first, inverse, _ = unique_rows(x, T)
+    return _bgnbd_alive_purchases_at(params, x[first], T[first], t)[inverse]
+
+
+def _bgnbd_alive_purchases_at(params: dict[str, float], x: Array, T: Array, t: float) -> Array:
     r, alpha, a, b = (params[k] for k in PARAM_NAMES["bgnbd"])
     a = _away_from_one(a)
-    pairs, inverse = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
-    ux, uT = pairs[:, 0], pairs[:, 1]
-    two_f_one = hyp2f1(r + ux, a - 1, a + b + ux - 1, -t / (alpha + uT))
-    value = (a + b + ux - 1) / (a - 1) * (1 - two_f_one)
-    return value[inverse.reshape(-1)]
+    return (a + b + x - 1) / (a - 1) * (1 - hyp2f1(r + x, a - 1, a + b + x - 1, -t / (alpha + T)))
 
 
 def bgnbd_conditional_expected_purchases(params: dict[str, float], t: float, x: Array, t_x: Array, T: Array) -> Array:
@@ -339,20 +449,26 @@ def paretonbd_log_likelihood_hyp2f1(params: dict[str, float], x: Array, t_x: Arr
     return float(np.sum(head + np.log(first + s / rsx * a0)))
 
 
-def fit_paretonbd(x: Array, t_x: Array, T: Array, *, max_iterations: int = 500) -> FitResult:
+def _pnbd_objective(x: Array, t_x: Array, T: Array) -> tuple[Objective, float]:
     h = _histories(x, t_x, T)
-    customers = int(h.w.sum())
-    _require(customers, int(h.w[h.x > 0].sum()), "paretonbd")
 
     def objective(phi: Array) -> tuple[float, Array]:
         params = np.exp(phi)
         ll, grad = paretonbd_log_likelihood(params, h)
         return -ll, -grad * params
 
-    mean_T = float(np.average(h.T, weights=h.w))
-    start = np.log([1.0, mean_T, 1.0, mean_T])
-    params, ll, ok, message, nit = _fit("paretonbd", objective, start, customers, max_iterations)
-    return FitResult("paretonbd", _named("paretonbd", params), ll, customers, ok, message, nit)
+    return objective, float(h.w.sum())
+
+
+def fit_paretonbd(x: Array, t_x: Array, T: Array, *, max_iterations: int = 500) -> FitResult:
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    _check_histories(x, t_x, T)
+    _require(len(x), int((x > 0).sum()), "paretonbd")
+    objective, customers = _pnbd_objective(x, t_x, T)
+    mean_T = float(T.mean())
+    start, hessian = _warm_start(_pnbd_objective, (x, t_x, T), np.log([1.0, mean_T, 1.0, mean_T]), max_iterations)
+    params, ll, ok, message, nit = _fit("paretonbd", objective, start, customers, max_iterations, hessian)
+    return FitResult("paretonbd", _named("paretonbd", params), ll, int(customers), ok, message, nit)
 
 
 def _pnbd_log_odds_dead(params: dict[str, float], x: Array, t_x: Array, T: Array) -> Array:
@@ -382,17 +498,70 @@ def paretonbd_conditional_expected_purchases(
 
 # --- Gamma-Gamma --------------------------------------------------------------------------------
 # f(zbar | p, q, γ, x) = Γ(px+q) / (Γ(px)Γ(q)) · γ^q · zbar^(px−1) · x^(px) / (γ + x·zbar)^(px+q)  (note 025)
+@dataclass(frozen=True)
+class _Spends:
+    """Repeat buyers' (x, zbar) with the sums that do not depend on the parameters."""
+
+    x: Array
+    zbar: Array
+    w: Array
+    wx_row: Array  # w·x per row
+    ux: Array
+    count_x: Array  # total weight per distinct x
+    n: float
+    s_xlog: float  # Σ w·x·(ln zbar + ln x)
+    s_logz: float  # Σ w·ln zbar
+
+    @classmethod
+    def of(cls, x: Array, zbar: Array, w: Array | None = None) -> _Spends:
+        ux, ix = np.unique(x, return_inverse=True)
+        weights = np.ones_like(x) if w is None else w
+        log_z = np.log(zbar)
+        return cls(
+            x,
+            zbar,
+            weights,
+            weights * x,
+            ux,
+            np.bincount(ix.reshape(-1), weights=weights, minlength=len(ux)),
+            float(weights.sum()),
+            float(np.dot(weights * x, log_z + np.log(x))),
+            float(np.dot(weights, log_z)),
+        )
+
+
 def gammagamma_log_likelihood(params: Array, x: Array, zbar: Array, w: Array) -> tuple[float, Array]:
+    return _gammagamma_log_likelihood(params, _Spends.of(x, zbar, w))
+
+
+def _gammagamma_log_likelihood(params: Array, d: _Spends) -> tuple[float, Array]:
+    """Terms in x only are summed per distinct x and the parameter-free logs are pre-summed, so the
+    per-row pass is one log and one division: ln(γ + x·zbar) and its reciprocal."""
     p, q, gamma = params
-    px = p * x
-    log_x, log_z, log_gz = np.log(x), np.log(zbar), np.log(gamma + x * zbar)
-    terms = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1) * log_z + px * log_x
-    terms -= (px + q) * log_gz
-    dpq = digamma(px + q)
-    g_p = np.dot(w, x * (dpq - digamma(px) + log_z + log_x - log_gz))
-    g_q = np.dot(w, dpq - digamma(q) + np.log(gamma) - log_gz)
-    g_gamma = np.dot(w, q / gamma - (px + q) / (gamma + x * zbar))
-    return float(np.dot(w, terms)), np.array([g_p, g_q, g_gamma])
+    pux = p * d.ux
+    per_x = gammaln(pux + q) - gammaln(pux) - gammaln(q) + q * np.log(gamma)
+    dpq, dp = digamma(pux + q), digamma(pux)
+    gz = gamma + d.x * d.zbar
+    log_gz = np.log(gz)
+    inv_gz = 1.0 / gz
+    wx_log, w_log = np.dot(d.wx_row, log_gz), np.dot(d.w, log_gz)
+    wx_inv, w_inv = np.dot(d.wx_row, inv_gz), np.dot(d.w, inv_gz)
+    ll = np.dot(d.count_x, per_x) + p * d.s_xlog - d.s_logz - p * wx_log - q * w_log
+    g_p = np.dot(d.count_x * d.ux, dpq - dp) + d.s_xlog - wx_log
+    g_q = np.dot(d.count_x, dpq) - d.n * digamma(q) + d.n * np.log(gamma) - w_log
+    g_gamma = d.n * q / gamma - p * wx_inv - q * w_inv
+    return float(ll), np.array([g_p, g_q, g_gamma])
+
+
+def _gammagamma_objective(x: Array, zbar: Array) -> tuple[Objective, float]:
+    data = _Spends.of(x, zbar)
+
+    def objective(phi: Array) -> tuple[float, Array]:
+        params = np.exp(phi)
+        ll, grad = _gammagamma_log_likelihood(params, data)
+        return -ll, -grad * params
+
+    return objective, data.n
 
 
 def fit_gammagamma(x: Array, zbar: Array, *, max_iterations: int = 500) -> FitResult:
@@ -400,22 +569,16 @@ def fit_gammagamma(x: Array, zbar: Array, *, max_iterations: int = 500) -> FitRe
     x = np.asarray(x, dtype=np.float64)
     zbar = np.asarray(zbar, dtype=np.float64)
     keep = (x > 0) & (zbar > 0) & np.isfinite(zbar)
-    rows, counts = np.unique(np.column_stack([x[keep], zbar[keep]]), axis=0, return_counts=True)
     buyers = int(keep.sum())
     if buyers < MIN_CUSTOMERS["gammagamma"]:
         raise NotEnoughData(
             f"A gammagamma fit needs at least {MIN_CUSTOMERS['gammagamma']} repeat buyers with a positive spend; "
             f"the data have {buyers}."
         )
-    xs, zs, ws = rows[:, 0], rows[:, 1], counts.astype(np.float64)
-
-    def objective(phi: Array) -> tuple[float, Array]:
-        params = np.exp(phi)
-        ll, grad = gammagamma_log_likelihood(params, xs, zs, ws)
-        return -ll, -grad * params
-
-    start = np.log([1.0, 2.0, float(np.average(zs, weights=ws))])
-    params, ll, ok, message, nit = _fit("gammagamma", objective, start, buyers, max_iterations)
+    objective, _ = _gammagamma_objective(x[keep], zbar[keep])
+    default = np.log([1.0, 2.0, float(np.mean(zbar[keep]))])
+    start, hessian = _warm_start(_gammagamma_objective, (x[keep], zbar[keep]), default, max_iterations)
+    params, ll, ok, message, nit = _fit("gammagamma", objective, start, buyers, max_iterations, hessian)
     if ok and params[1] <= 1:
         ok, message = False, f"q = {params[1]:.4g} ≤ 1: the population mean spend is infinite; not usable."
     return FitResult("gammagamma", _named("gammagamma", params), ll, buyers, ok, message, nit)
@@ -469,14 +632,25 @@ def score(
     x, t_x, T = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
     alive = p_alive(model, params, x, t_x, T)
     spend = gammagamma_expected_spend(spend_params, x, zbar) * margin_ratio
+    if model == "bgnbd":
+        # Expected purchases given alive depend on (x, T) only: accumulate the discounted
+        # increments per distinct pair, then scale each customer by P(alive) and spend.
+        first, inverse, _ = unique_rows(x, T)
+        px, pT = x[first], T[first]
+        previous = np.zeros_like(px)
+        discounted = np.zeros_like(px)
+        for step in range(1, steps + 1):
+            t = horizon * step / steps
+            total = _bgnbd_alive_purchases_at(params, px, pT, t)
+            discounted += (total - previous) / (1 + discount_per_unit) ** t
+            previous = total
+        orders = alive * previous[inverse]
+        return Scores(alive, orders, orders * spend, alive * discounted[inverse] * spend)
     cumulative = np.zeros_like(x)
     clv = np.zeros_like(x)
     for step in range(1, steps + 1):
         t = horizon * step / steps
-        if model == "bgnbd":
-            total = alive * _bgnbd_alive_purchases(params, x, T, t)
-        else:
-            total = paretonbd_conditional_expected_purchases(params, t, x, t_x, T)
+        total = paretonbd_conditional_expected_purchases(params, t, x, t_x, T)
         clv += (total - cumulative) * spend / (1 + discount_per_unit) ** t
         cumulative = total
     return Scores(alive, cumulative, cumulative * spend, clv)
