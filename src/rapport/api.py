@@ -8,6 +8,7 @@ from rapport.cases.api import router as cases_router
 from rapport.channels.api import router as channels_router
 from rapport.core.api import install_problem_handlers
 from rapport.customers.api import router as customers_router
+from rapport.feedback.api import router as feedback_router
 from rapport.people.api import BearerToken
 from rapport.people.api import router as people_router
 from rapport.value.api import router as value_router
@@ -32,3 +33,4 @@ api.add_router("/", customers_router)
 api.add_router("/", cases_router)
 api.add_router("/", channels_router)
 api.add_router("/", value_router)
+api.add_router("/", feedback_router)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rapport.cases",
     "rapport.channels",
     "rapport.value",
+    "rapport.feedback",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,8 @@ if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
     _recurring = TASKS["default"]["OPTIONS"].setdefault("recurring", {})
     _recurring["channels-outbound-reconcile"] = {
         "task_path": "rapport.channels.tasks.reconcile_outbound", "schedule": "*/5 * * * *"}
+    _recurring["feedback-relationship-surveys"] = {
+        "task_path": "rapport.feedback.tasks.relationship_surveys", "schedule": "17 6 * * *"}
     if IMAP_URL:
         _recurring["channels-imap-poll"] = {"task_path": "rapport.channels.tasks.poll_imap", "schedule": "* * * * *"}
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("rapport.cases.urls")),
     path("", include("rapport.channels.urls")),
     path("", include("rapport.value.urls")),
+    path("", include("rapport.feedback.urls")),
 ]
 
 handler400 = "rapport.core.views.bad_request"

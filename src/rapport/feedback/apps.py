@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class FeedbackConfig(AppConfig):
+    name = "rapport.feedback"
+    label = "feedback"
+    verbose_name = "Feedback"
+
+    def ready(self) -> None:
+        from rapport.cases.events import CaseResolved
+        from rapport.core import events
+        from rapport.customers.panels import register_panel
+        from rapport.feedback import services, views
+
+        events.subscribe(CaseResolved, services.on_case_resolved)
+        register_panel("feedback", views.customer_panel)

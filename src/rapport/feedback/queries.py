@@ -1,0 +1,168 @@
+"""Reads for pages and the API: metrics from the daily score counts, responses, follow-ups."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from rapport.core.errors import InvalidInput
+from rapport.feedback.models import FollowUp, Response, ScoreDaily, Survey, Testimonial, TestimonialStatus
+from rapport.people.models import Staff, Team
+
+METRICS = ("nps", "csat", "ces")
+GROUPS = ("month", "team", "owner", "survey")
+SMALL_SAMPLE = 30  # below this, the interval is wide: flagged, never hidden
+Z95 = 1.959963984540054
+COUNTS = [f"c{i}" for i in range(11)]
+
+
+@dataclass(frozen=True)
+class Result:
+    key: str | int | None
+    label: str
+    n: int
+    score: float | None
+    low: float | None
+    high: float | None
+    bands: dict[str, int]
+    small_sample: bool
+
+
+def _nps(c: list[int], n: int) -> tuple[float, float, float, dict[str, int]]:
+    promoters, detractors = c[9] + c[10], sum(c[0:7])
+    bands = {"promoters": promoters, "passives": n - promoters - detractors, "detractors": detractors}
+    p, d = promoters / n, detractors / n
+    # The NPS is the mean of an indicator: +1 promoter, 0 passive, -1 detractor.
+    variance = p + d - (p - d) ** 2
+    half = Z95 * math.sqrt(variance / n) * 100
+    score = (p - d) * 100
+    return score, max(-100.0, score - half), min(100.0, score + half), bands
+
+
+def _csat(c: list[int], n: int) -> tuple[float, float, float, dict[str, int]]:
+    satisfied = c[4] + c[5]
+    bands = {"satisfied": satisfied, "neutral": c[3], "dissatisfied": c[1] + c[2]}
+    p = satisfied / n
+    half = Z95 * math.sqrt(p * (1 - p) / n) * 100
+    return p * 100, max(0.0, p * 100 - half), min(100.0, p * 100 + half), bands
+
+
+def _ces(c: list[int], n: int, total: int, total_sq: int) -> tuple[float, float, float, dict[str, int]]:
+    mean = total / n
+    variance = (total_sq - n * mean * mean) / (n - 1) if n > 1 else 0.0
+    half = Z95 * math.sqrt(max(variance, 0.0) / n)
+    bands = {str(i): c[i] for i in range(1, 8)}
+    return mean, mean - half, mean + half, bands
+
+
+def metric(
+    metric_name: str, *, survey_id: int | None = None, date_from: date | None = None, date_to: date | None = None,
+    group_by: str | None = None,
+) -> list[Result]:
+    """NPS, CSAT or CES per group, from ScoreDaily (one row per day × survey × owner)."""
+    if metric_name not in METRICS:
+        raise InvalidInput(f"Choose one of: {', '.join(METRICS)}.", "metric")
+    if group_by is not None and group_by not in GROUPS:
+        raise InvalidInput(f"group_by must be one of: {', '.join(GROUPS)}.", "group_by")
+    if date_from and date_to and date_from > date_to:
+        raise InvalidInput("'from' must not be after 'to'.", "from")
+    qs: QuerySet[Any] = ScoreDaily.objects.filter(kind=metric_name)
+    if survey_id is not None:
+        qs = qs.filter(survey_key=survey_id)
+    if date_from:
+        qs = qs.filter(day__gte=date_from)
+    if date_to:
+        qs = qs.filter(day__lte=date_to)
+    key = {"month": TruncMonth("day"), "team": F("team_key"), "owner": F("owner_key"), "survey": F("survey_key")}
+    if group_by:
+        qs = qs.annotate(g=key[group_by]).values("g").order_by("g")
+    else:
+        qs = qs.annotate(g=F("kind")).values("g").order_by("g")  # one group: the kind filtered on
+    rows = list(qs.annotate(nn=Sum("n"), t=Sum("total"), tsq=Sum("total_sq"), **{f"s{c}": Sum(c) for c in COUNTS}))
+    labels = _labels(group_by, [r["g"] for r in rows])
+    out = []
+    for r in rows:
+        n = int(r["nn"] or 0)
+        if not n:
+            continue
+        c = [int(r[f"s{col}"] or 0) for col in COUNTS]
+        if metric_name == "nps":
+            score, low, high, bands = _nps(c, n)
+        elif metric_name == "csat":
+            score, low, high, bands = _csat(c, n)
+        else:
+            score, low, high, bands = _ces(c, n, int(r["t"]), int(r["tsq"]))
+        g = r["g"]
+        key_out = g.strftime("%Y-%m") if group_by == "month" else (g or None) if group_by else None
+        out.append(Result(key_out, labels.get(g, str(key_out or "All")), n, round(score, 2), round(low, 2),
+                          round(high, 2), bands, n < SMALL_SAMPLE))
+    return out
+
+
+def _labels(group_by: str | None, keys: list[Any]) -> dict[Any, str]:
+    if group_by == "team":
+        names = dict(Team.objects.filter(id__in=keys).values_list("id", "name"))
+    elif group_by == "owner":
+        names = {s.id: s.display_name for s in Staff.objects.filter(id__in=keys)}
+    elif group_by == "survey":
+        names = dict(Survey.objects.filter(id__in=keys).values_list("id", "name"))
+    elif group_by == "month":
+        return {k: k.strftime("%b %Y") for k in keys}
+    else:
+        return {}
+    return {k: names.get(k, "None") for k in keys}
+
+
+def responses(*, survey_id: int | None = None, customer_id: int | None = None, date_from: date | None = None,
+              date_to: date | None = None) -> QuerySet[Response]:
+    qs = Response.objects.all()
+    if survey_id is not None:
+        qs = qs.filter(survey_id=survey_id)
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    if date_from:
+        qs = qs.filter(answered_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(answered_at__date__lte=date_to)
+    return qs
+
+
+def verbatims(*, kind: str | None = None, survey_id: int | None = None, limit: int = 20) -> list[Response]:
+    """The latest comments, each with its score, so one voice is read next to the numbers."""
+    qs = Response.objects.exclude(text="").select_related("customer", "owner", "survey")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if survey_id:
+        qs = qs.filter(survey_id=survey_id)
+    return list(qs.order_by("-answered_at", "-id")[:limit])
+
+
+def open_follow_ups(*, owner_id: int | None = None) -> QuerySet[FollowUp]:
+    qs = FollowUp.objects.filter(closed_at__isnull=True).select_related("customer", "owner", "response")
+    if owner_id is not None:
+        qs = qs.filter(Q(owner_id=owner_id) | Q(owner__isnull=True))
+    return qs.order_by("due_at", "id")
+
+
+def public_testimonials() -> list[Testimonial]:
+    return list(Testimonial.objects.filter(status=TestimonialStatus.APPROVED, public=True).order_by("-approved_at")[:100])
+
+
+def wins_wall() -> dict[str, dict[str, list[Testimonial]]]:
+    """Approved quotes per team, then per person."""
+    wall: dict[str, dict[str, list[Testimonial]]] = {}
+    rows = Testimonial.objects.filter(status=TestimonialStatus.APPROVED).select_related("team", "owner")
+    for t in rows.order_by("-approved_at")[:500]:
+        team = t.team.name if t.team else "No team"
+        person = t.owner.display_name if t.owner else "Everyone"
+        wall.setdefault(team, {}).setdefault(person, []).append(t)
+    return wall
+
+
+def pending_testimonials() -> list[Testimonial]:
+    return list(Testimonial.objects.filter(status=TestimonialStatus.PENDING).select_related("customer").order_by("created_at")[:100])

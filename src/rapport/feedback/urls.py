@@ -1,0 +1,14 @@
+from django.urls import path
+
+from rapport.feedback import views
+
+urlpatterns: list = [
+    path("s/<str:token>/", views.answer, name="survey-answer"),
+    path("testimonials", views.testimonials, name="testimonials"),
+    path("feedback/", views.results, name="feedback-results"),
+    path("feedback/follow-ups/", views.follow_ups, name="feedback-follow-ups"),
+    path("feedback/follow-ups/<int:follow_up_id>/close/", views.close_follow_up, name="feedback-follow-up-close"),
+    path("feedback/wins/", views.wins, name="feedback-wins"),
+    path("feedback/testimonials/<int:testimonial_id>/decide/", views.decide, name="feedback-testimonial-decide"),
+    path("feedback/capture/<int:interaction_id>/", views.capture, name="feedback-capture"),
+]
