@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from rapport.core.api import idempotent_create
 from rapport.core.errors import NotFound
@@ -115,14 +115,14 @@ class InviteOut(Schema):
 
 @router.post("/surveys/{survey_id}/invitations", response={201: InviteOut},
              summary="Invite customers (consent and the quiet period apply) or make a public link")
-def invite(request: HttpRequest, survey_id: int, payload: InviteIn) -> tuple[int, dict[str, Any]]:
+def invite(request: HttpRequest, survey_id: int, payload: InviteIn) -> Status:
     result = services.invite(actor=request.auth, survey_id=survey_id,  # type: ignore[attr-defined]
                              customer_ids=payload.customers, public=payload.public)
-    return 201, {
+    return Status(201, {
         "invitations": [{"customer": inv.customer_id, "url": request.build_absolute_uri(path), "status": inv.status}
                         for inv, path in result.invitations],
         "refused": [{"customer": c, "reason": r} for c, r in result.refused],
-    }
+    })
 
 
 class ResponseOut(Schema):
