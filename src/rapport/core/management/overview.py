@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management import get_commands, load_command_class
 
-RAPPORT_COMMANDS = ("serve", "worker", "createstaff", "token", "demo")
+RAPPORT_COMMANDS = ("serve", "worker", "smtpd", "createstaff", "token", "demo")
 
 
 def rapport_commands_help() -> str:
