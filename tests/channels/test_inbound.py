@@ -260,3 +260,15 @@ def test_admins_create_channels_and_see_the_token_once(admin: Staff, agent: Staf
     assert api_for(agent).post("/channels", {"name": "X", "address": "x@example.com"}).status_code == 403
     bad = api_for(admin).post("/channels", {"kind": "fax", "name": "", "address": "nope"})
     assert bad.status_code == 422 and set(bad.json()["errors"]) == {"kind", "name", "address"}
+
+
+def test_admins_reprocess_an_unprocessable_message(channel: Chan, admin: Staff, agent: Staff) -> None:
+    post_email(channel[1], email())
+    row = InboundMessage.objects.get()
+    Case.objects.all().delete()
+    InboundMessage.objects.filter(id=row.id).update(status="unprocessable", error="RuntimeError: bug since fixed",
+                                                    case=None)
+    assert api_for(agent).post(f"/inbound/{row.id}/reprocess").status_code == 403
+    answer = api_for(admin).post(f"/inbound/{row.id}/reprocess")
+    assert answer.status_code == 200 and answer.json()["status"] == "processed"
+    assert Case.objects.count() == 1
