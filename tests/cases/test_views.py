@@ -468,3 +468,11 @@ def test_customer_panel_costs_two_queries_whatever_the_cases(agent: Staff) -> No
     for i in range(8):
         open_case(agent, customer, subject=f"More {i}", owner="alice")
     assert count_queries(client, f"/customers/{customer.id}/") == few
+
+
+def test_amounts_show_their_currencys_decimal_places(agent: Staff, admin: Staff, customer: Customer) -> None:
+    case = open_case(agent, customer, owner="alice")
+    services.request_compensation(actor=admin, case_id=case.id, kind="voucher", amount="500", currency="JPY")
+    services.request_compensation(actor=agent, case_id=case.id, kind="refund", amount="12.5", currency="GBP")
+    page = text(signed_in(agent).get(f"/cases/{case.reference}/"))
+    assert "500 JPY" in page and "500.00 JPY" not in page and "12.50 GBP" in page

@@ -41,6 +41,7 @@ from rapport.cases.models import (
 )
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from rapport.core.models import Calendar
+from rapport.core.money import Money
 from rapport.customers.models import Customer
 from rapport.people.models import Role, Staff, Team
 from rapport.people.permissions import require_role
@@ -244,6 +245,13 @@ def _customer(customer_id: int | None) -> Customer | None:
 # --- the case page -------------------------------------------------------------------------
 
 
+def money_text(compensation: Compensation) -> str:
+    """The amount in its currency's own decimal places (stored with three for any currency)."""
+    if compensation.amount is None:
+        return ""
+    return str(Money.of(compensation.amount, compensation.currency))
+
+
 def may_decide(user: Staff, compensation: Compensation, limit_amount: Decimal, limit_currency: str) -> bool:
     """Mirrors services' rule to hide buttons that would only be refused; the service decides."""
     if compensation.status != CompensationStatus.PENDING or compensation.requested_by_id == user.id:
@@ -270,7 +278,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         "conversation": CaseMessage.objects.filter(case=case).select_related("author"),
         "history": [history_row(e) for e in CaseEvent.objects.filter(case=case).select_related("actor")],
         "compensations": [
-            (c, may_decide(user, c, limit.max_compensation_amount, limit.max_compensation_currency))
+            (c, may_decide(user, c, limit.max_compensation_amount, limit.max_compensation_currency), money_text(c))
             for c in compensations
         ],
         "totals": queries.compensation_totals([case.id]).get(case.id, {}),
@@ -390,7 +398,13 @@ def handoff(request: StaffRequest, reference: str) -> HttpResponse:
             expected_version=data["version"],
         )
 
-    who = dict(staff_choices()).get(data["to_user"]) if data["to_user"] else f"the {data['to_team'] or 'team'}"
+    who = (
+        dict(staff_choices()).get(data["to_user"])
+        if data["to_user"]
+        else f"the {data['to_team']} team"
+        if data["to_team"]
+        else "their team"
+    )
     return _perform(
         request,
         case,
@@ -500,7 +514,8 @@ def approvals(request: StaffRequest) -> HttpResponse:
         max_amount=None if request.user.role == Role.ADMIN else limit.max_compensation_amount,
         exclude_requester=request.user.id,
     )
-    return render(request, "cases/approvals.html", {"pending": pending, "limit": limit.max_compensation})
+    rows = [(c, money_text(c)) for c in pending]
+    return render(request, "cases/approvals.html", {"rows": rows, "limit": limit.max_compensation})
 
 
 # --- the customer page's cases panel (registered in apps.py) ------------------------------
