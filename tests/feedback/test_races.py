@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection  # noqa: F401  (read by the skipif condition)
 from django.test import Client
 
 from rapport.feedback import services

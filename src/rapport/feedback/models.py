@@ -162,7 +162,7 @@ class Response(models.Model):
     """One answer to a survey, or one piece of unsolicited feedback."""
 
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.SURVEY)
-    kind = models.CharField(max_length=8)  # the survey's kind, copied for the metrics
+    kind = models.CharField(max_length=12)  # the survey's kind (or "unsolicited"), copied for the metrics
     survey = models.ForeignKey(Survey, null=True, blank=True, on_delete=models.PROTECT, related_name="responses")
     version = models.ForeignKey(SurveyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="responses")
     invitation = models.ForeignKey(Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses")
