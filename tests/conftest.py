@@ -15,7 +15,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 def make_staff(username: str, role: str = Role.AGENT, team: str | None = None) -> Staff:
-    return people.create_staff(actor=None, username=username, role=role, password=PASSWORD, team=team, email=f"{username}@example.com")
+    return people.create_staff(
+        actor=None, username=username, role=role, password=PASSWORD, team=team, email=f"{username}@example.com"
+    )
 
 
 @pytest.fixture
@@ -45,7 +47,9 @@ class ApiClient:
         self.client = Client()
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **query: Any) -> Any:
+    def _call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **query: Any
+    ) -> Any:
         kwargs: dict[str, Any] = {"headers": {**self.headers, **(headers or {})}}
         if body is not None:
             kwargs["data"] = json.dumps(body)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -159,6 +160,7 @@ if TASKS["default"]["BACKEND"] != "dj_queue.backend.DjQueueBackend":
     TASKS["default"].pop("OPTIONS")
 DATABASE_ROUTERS = ["dj_queue.routers.DjQueueRouter"]
 
+
 # --- email ----------------------------------------------------------------
 # EMAIL_URL picks the outbound mailer: console: (default), smtp://user:pass@host:port,
 # smtps://... (implicit TLS), smtp+tls://... (STARTTLS), file:///folder (one file per message).
@@ -172,8 +174,13 @@ def _mailer(url: str) -> dict:
         return {"BACKEND": "django.core.mail.backends.filebased.EmailBackend", "OPTIONS": {"file_path": parts.path}}
     if parts.scheme in ("smtp", "smtps", "smtp+tls"):
         port = parts.port or (465 if parts.scheme == "smtps" else 25)
-        options = {"host": parts.hostname or "localhost", "port": port,
-                   "use_ssl": parts.scheme == "smtps", "use_tls": parts.scheme == "smtp+tls", "timeout": 30}
+        options = {
+            "host": parts.hostname or "localhost",
+            "port": port,
+            "use_ssl": parts.scheme == "smtps",
+            "use_tls": parts.scheme == "smtp+tls",
+            "timeout": 30,
+        }
         if parts.username:
             options |= {"username": unquote(parts.username), "password": unquote(parts.password or "")}
         return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
@@ -186,11 +193,16 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "care@rapport.invalid"
 # outbound rows stuck in "sending" are reconciled every five minutes.
 IMAP_URL = os.environ.get("IMAP_URL", "")
 if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
-    _recurring = TASKS["default"]["OPTIONS"].setdefault("recurring", {})
+    _options: dict[str, Any] = TASKS["default"]["OPTIONS"]  # type: ignore[assignment]
+    _recurring = _options.setdefault("recurring", {})
     _recurring["channels-outbound-reconcile"] = {
-        "task_path": "rapport.channels.tasks.reconcile_outbound", "schedule": "*/5 * * * *"}
+        "task_path": "rapport.channels.tasks.reconcile_outbound",
+        "schedule": "*/5 * * * *",
+    }
     _recurring["feedback-relationship-surveys"] = {
-        "task_path": "rapport.feedback.tasks.relationship_surveys", "schedule": "17 6 * * *"}
+        "task_path": "rapport.feedback.tasks.relationship_surveys",
+        "schedule": "17 6 * * *",
+    }
     if IMAP_URL:
         _recurring["channels-imap-poll"] = {"task_path": "rapport.channels.tasks.poll_imap", "schedule": "* * * * *"}
 

@@ -27,6 +27,12 @@ def always_open(manager: Staff) -> Calendar:
 @pytest.fixture
 def complaint_policy(manager: Staff, always_open: Calendar) -> SlaPolicy:
     return services.create_sla_policy(
-        actor=manager, name="Complaints", calendar_id=always_open.id, case_type="complaint",
-        first_response_minutes=60, next_response_minutes=120, resolution_minutes=600, at_risk_ratio="0.5",
+        actor=manager,
+        name="Complaints",
+        calendar_id=always_open.id,
+        case_type="complaint",
+        first_response_minutes=60,
+        next_response_minutes=120,
+        resolution_minutes=600,
+        at_risk_ratio="0.5",
     )

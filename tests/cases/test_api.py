@@ -16,13 +16,21 @@ pytestmark = pytest.mark.django_db
 
 
 def open_case(api: ApiClient, customer: Customer, **fields: object) -> dict:
-    body = {"customer": customer.id, "type": "complaint", "subject": "Parcel arrived broken", "channel": "phone", **fields}
+    body = {
+        "customer": customer.id,
+        "type": "complaint",
+        "subject": "Parcel arrived broken",
+        "channel": "phone",
+        **fields,
+    }
     response = api.post("/cases", body)
     assert response.status_code == 201, response.content
     return response.json()
 
 
-def test_open_claim_reply_resolve_journey(agent_api: ApiClient, agent: Staff, customer: Customer, complaint_policy, admin_api: ApiClient) -> None:  # type: ignore[no-untyped-def]
+def test_open_claim_reply_resolve_journey(
+    agent_api: ApiClient, agent: Staff, customer: Customer, complaint_policy, admin_api: ApiClient
+) -> None:  # type: ignore[no-untyped-def]
     case = open_case(agent_api, customer)
     assert case["reference"].startswith("C-") and case["status"] == "new" and case["owner"] is None
     assert case["sla_policy"] == "Complaints"
@@ -63,7 +71,9 @@ def test_open_claim_reply_resolve_journey(agent_api: ApiClient, agent: Staff, cu
     assert {c["kind"]: c["state"] for c in reopened["sla"]}["resolution"] == "running"
 
 
-def test_handoff_keeps_the_previous_owner_watching_and_tells_the_customer(agent_api: ApiClient, customer: Customer, lead: Staff) -> None:
+def test_handoff_keeps_the_previous_owner_watching_and_tells_the_customer(
+    agent_api: ApiClient, customer: Customer, lead: Staff
+) -> None:
     make_staff("bob", "agent", team="Returns")
     ref = open_case(agent_api, customer, owner="alice")["reference"]
     missing = agent_api.post(f"/cases/{ref}/handoff", {"to_user": "bob"})
@@ -97,7 +107,9 @@ def test_stale_writes_get_412(agent_api: ApiClient, customer: Customer) -> None:
     assert Case.objects.get().priority == "high"
 
 
-def test_compensation_within_authority_and_above_it(agent_api: ApiClient, lead_api: ApiClient, customer: Customer, lead: Staff) -> None:  # type: ignore[no-untyped-def]
+def test_compensation_within_authority_and_above_it(
+    agent_api: ApiClient, lead_api: ApiClient, customer: Customer, lead: Staff
+) -> None:  # type: ignore[no-untyped-def]
     ref = open_case(agent_api, customer, owner="alice")["reference"]
     small = agent_api.post(f"/cases/{ref}/compensations", {"kind": "refund", "amount": "20.00", "currency": "GBP"})
     assert small.status_code == 201 and small.json()["status"] == "granted"
@@ -107,7 +119,9 @@ def test_compensation_within_authority_and_above_it(agent_api: ApiClient, lead_a
     own = agent_api.post(f"/compensations/{big.json()['id']}/approve", {})
     assert own.status_code == 403
 
-    huge = agent_api.post(f"/cases/{ref}/compensations", {"kind": "refund", "amount": "400.00", "currency": "GBP"}).json()
+    huge = agent_api.post(
+        f"/cases/{ref}/compensations", {"kind": "refund", "amount": "400.00", "currency": "GBP"}
+    ).json()
     too_big_for_lead = lead_api.post(f"/compensations/{huge['id']}/approve", {})
     assert too_big_for_lead.status_code == 403
 
@@ -128,9 +142,17 @@ def test_compensation_within_authority_and_above_it(agent_api: ApiClient, lead_a
 
 @pytest.mark.parametrize(
     ("amount", "currency", "field"),
-    [("0", "GBP", "amount"), ("-5", "GBP", "amount"), ("10.001", "GBP", "amount"), ("10", "XYZ", "currency"), ("1.5", "JPY", "amount")],
+    [
+        ("0", "GBP", "amount"),
+        ("-5", "GBP", "amount"),
+        ("10.001", "GBP", "amount"),
+        ("10", "XYZ", "currency"),
+        ("1.5", "JPY", "amount"),
+    ],
 )
-def test_bad_compensation_is_refused(agent_api: ApiClient, customer: Customer, amount: str, currency: str, field: str) -> None:
+def test_bad_compensation_is_refused(
+    agent_api: ApiClient, customer: Customer, amount: str, currency: str, field: str
+) -> None:
     ref = open_case(agent_api, customer, owner="alice")["reference"]
     response = agent_api.post(f"/cases/{ref}/compensations", {"kind": "refund", "amount": amount, "currency": currency})
     assert response.status_code == 422, response.content
@@ -139,8 +161,13 @@ def test_bad_compensation_is_refused(agent_api: ApiClient, customer: Customer, a
 
 
 def test_calendar_and_policy_validation(admin_api: ApiClient, agent_api: ApiClient) -> None:
-    good = {"name": "UK office", "timezone": "Europe/London", "weekly_hours": {"mon": [["09:00", "17:00"]]},
-            "holidays": {"country": "GB", "subdivision": "ENG"}, "closed_dates": ["2026-12-24"]}
+    good = {
+        "name": "UK office",
+        "timezone": "Europe/London",
+        "weekly_hours": {"mon": [["09:00", "17:00"]]},
+        "holidays": {"country": "GB", "subdivision": "ENG"},
+        "closed_dates": ["2026-12-24"],
+    }
     assert agent_api.post("/calendars", good).status_code == 403
     created = admin_api.post("/calendars", good)
     assert created.status_code == 201, created.content
@@ -149,19 +176,39 @@ def test_calendar_and_policy_validation(admin_api: ApiClient, agent_api: ApiClie
     assert admin_api.post("/calendars", {**good, "name": "Mars", "timezone": "Mars/Base"}).status_code == 422
     assert admin_api.post("/calendars", {**good, "name": "XX", "holidays": {"country": "XX"}}).status_code == 422
     assert admin_api.post("/calendars", {**good, "name": "Bad date", "closed_dates": ["24/12"]}).status_code == 422
-    policy = {"name": "High complaints", "calendar": created.json()["id"], "case_type": "complaint", "priority": "high",
-              "first_response_minutes": 240, "next_response_minutes": 480, "resolution_minutes": 2400, "at_risk_ratio": 0.8}
+    policy = {
+        "name": "High complaints",
+        "calendar": created.json()["id"],
+        "case_type": "complaint",
+        "priority": "high",
+        "first_response_minutes": 240,
+        "next_response_minutes": 480,
+        "resolution_minutes": 2400,
+        "at_risk_ratio": 0.8,
+    }
     assert admin_api.post("/sla-policies", policy).status_code == 201
     assert admin_api.post("/sla-policies", {**policy, "first_response_minutes": 0}).status_code == 422
     assert admin_api.post("/sla-policies", {**policy, "at_risk_ratio": 1.5}).status_code == 422
 
 
-def test_most_specific_policy_applies_and_terms_stick(admin_api: ApiClient, agent_api: ApiClient, customer: Customer, always_open) -> None:  # type: ignore[no-untyped-def]
+def test_most_specific_policy_applies_and_terms_stick(
+    admin_api: ApiClient, agent_api: ApiClient, customer: Customer, always_open
+) -> None:  # type: ignore[no-untyped-def]
     base = {"calendar": always_open.id, "next_response_minutes": 100, "resolution_minutes": 1000}
     admin_api.post("/sla-policies", {**base, "name": "Any", "first_response_minutes": 500})
-    admin_api.post("/sla-policies", {**base, "name": "Complaints", "case_type": "complaint", "first_response_minutes": 300})
-    admin_api.post("/sla-policies", {**base, "name": "Urgent complaints", "case_type": "complaint", "priority": "urgent",
-                                     "first_response_minutes": 30})
+    admin_api.post(
+        "/sla-policies", {**base, "name": "Complaints", "case_type": "complaint", "first_response_minutes": 300}
+    )
+    admin_api.post(
+        "/sla-policies",
+        {
+            **base,
+            "name": "Urgent complaints",
+            "case_type": "complaint",
+            "priority": "urgent",
+            "first_response_minutes": 30,
+        },
+    )
     urgent = open_case(agent_api, customer, priority="urgent")
     normal = open_case(agent_api, customer)
     question = open_case(agent_api, customer, type="question")
@@ -180,15 +227,24 @@ def test_priority_rules_pick_the_default(agent_api: ApiClient, manager: Staff, c
     from rapport.cases.services import create_priority_rule
 
     create_priority_rule(actor=manager, conditions={"words": ["refund", "lawyer"]}, priority="high", position=20)
-    create_priority_rule(actor=manager, conditions={"customer_tag": "vip", "case_type": "complaint"}, priority="urgent", position=10)
+    create_priority_rule(
+        actor=manager, conditions={"customer_tag": "vip", "case_type": "complaint"}, priority="urgent", position=10
+    )
     assert open_case(agent_api, customer)["priority"] == "urgent"
     assert open_case(agent_api, customer, type="question", subject="Where is my refund?")["priority"] == "high"
     assert open_case(agent_api, customer, type="question", subject="Opening hours?")["priority"] == "normal"
 
 
-def test_migrated_cases_keep_history_and_start_paused_when_waiting(lead_api: ApiClient, agent_api: ApiClient, customer: Customer, complaint_policy) -> None:  # type: ignore[no-untyped-def]
+def test_migrated_cases_keep_history_and_start_paused_when_waiting(
+    lead_api: ApiClient, agent_api: ApiClient, customer: Customer, complaint_policy
+) -> None:  # type: ignore[no-untyped-def]
     past = (datetime.now(UTC) - timedelta(days=3)).isoformat()
-    assert agent_api.post("/cases", {"customer": customer.id, "type": "complaint", "subject": "Old", "opened_at": past}).status_code == 422
+    assert (
+        agent_api.post(
+            "/cases", {"customer": customer.id, "type": "complaint", "subject": "Old", "opened_at": past}
+        ).status_code
+        == 422
+    )
     old = open_case(lead_api, customer, opened_at=past)
     assert {c["kind"]: c["state"] for c in old["sla"]}["first_response"] == "breached"
     waiting = open_case(lead_api, customer, status="waiting_customer")
@@ -211,9 +267,7 @@ def test_queue_filters(agent_api: ApiClient, customer: Customer, complaint_polic
     assert [c["reference"] for c in agent_api.get("/cases", owner="none").json()["items"]] == [unassigned["reference"]]
     assert len(agent_api.get("/cases", type="complaint").json()["items"]) == 1
     assert agent_api.get("/cases", breached=True).json()["items"] == []
-    SlaClock.objects.filter(case__id=int(mine["reference"][2:])).update(
-        due_at=datetime.now(UTC) - timedelta(minutes=1)
-    )
+    SlaClock.objects.filter(case__id=int(mine["reference"][2:])).update(due_at=datetime.now(UTC) - timedelta(minutes=1))
     assert [c["reference"] for c in agent_api.get("/cases", breached=True).json()["items"]] == [mine["reference"]]
     assert agent_api.get("/cases", status="bogus").status_code == 422
 
@@ -233,7 +287,9 @@ def test_history_records_each_step(agent_api: ApiClient, customer: Customer) -> 
     assert kinds == ["opened", "claimed", "status"]
 
 
-def test_root_cause_report_counts_complaints_and_their_cost(agent_api: ApiClient, admin_api: ApiClient, customer: Customer) -> None:
+def test_root_cause_report_counts_complaints_and_their_cost(
+    agent_api: ApiClient, admin_api: ApiClient, customer: Customer
+) -> None:
     late = admin_api.post("/root-causes", {"name": "Late"}).json()
     rude = admin_api.post("/root-causes", {"name": "Attitude"}).json()
     for cause, amount in ((late, "10.00"), (late, "5.50"), (rude, None)):

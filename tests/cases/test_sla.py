@@ -26,15 +26,29 @@ def utc(text: str) -> datetime:
 
 @pytest.fixture
 def office(manager: Staff) -> Calendar:
-    return services.create_calendar(actor=manager, name="London office", timezone_name="Europe/London",
-                                    weekly_hours=OFFICE, holidays={"country": "GB", "subdivision": "ENG"})
+    return services.create_calendar(
+        actor=manager,
+        name="London office",
+        timezone_name="Europe/London",
+        weekly_hours=OFFICE,
+        holidays={"country": "GB", "subdivision": "ENG"},
+    )
 
 
 @pytest.fixture
 def case(manager: Staff, office: Calendar, customer: Customer) -> Case:
-    services.create_sla_policy(actor=manager, name="Standard", calendar_id=office.id, first_response_minutes=120,
-                               next_response_minutes=240, resolution_minutes=960, at_risk_ratio="0.75")
-    return services.open_case(actor=manager, data=services.CaseInput(customer_id=customer.id, type="request", subject="Help"))
+    services.create_sla_policy(
+        actor=manager,
+        name="Standard",
+        calendar_id=office.id,
+        first_response_minutes=120,
+        next_response_minutes=240,
+        resolution_minutes=960,
+        at_risk_ratio="0.75",
+    )
+    return services.open_case(
+        actor=manager, data=services.CaseInput(customer_id=customer.id, type="request", subject="Help")
+    )
 
 
 def restart_at(case: Case, kind: str, at: datetime) -> SlaClock:
@@ -101,7 +115,9 @@ def test_waiting_on_customer_pauses_and_a_reply_resumes(case: Case, manager: Sta
     assert Interaction.objects.filter(direction="in", summary__startswith="Customer reply").exists()
 
 
-def test_escalations_are_scheduled_for_the_due_instants(case: Case, manager: Staff, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_escalations_are_scheduled_for_the_due_instants(
+    case: Case, manager: Staff, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=True):
         services.set_status(actor=manager, case_id=case.id, status="waiting_customer")
         services.set_status(actor=manager, case_id=case.id, status="open")
@@ -150,7 +166,9 @@ def test_escalations_are_enqueued_only_after_commit(manager: Staff, customer: Cu
     before = Job.objects.count()
     try:
         with transaction.atomic():
-            services.open_case(actor=manager, data=services.CaseInput(customer_id=customer.id, type="request", subject="X"))
+            services.open_case(
+                actor=manager, data=services.CaseInput(customer_id=customer.id, type="request", subject="X")
+            )
             raise RuntimeError("rolled back")
     except RuntimeError:
         pass

@@ -52,7 +52,9 @@ def test_fall_back_counts_real_minutes() -> None:
 
 def test_a_business_day_spanning_the_change_is_23_or_25_hours() -> None:
     c = cal(hours=ALWAYS)
-    spring = c.open_seconds_between(utc("2026-03-29T00:00:00+00:00"), datetime.fromisoformat("2026-03-30T00:00:00+01:00"))
+    spring = c.open_seconds_between(
+        utc("2026-03-29T00:00:00+00:00"), datetime.fromisoformat("2026-03-30T00:00:00+01:00")
+    )
     autumn = c.open_seconds_between(
         datetime.fromisoformat("2026-10-25T00:00:00+01:00"), datetime.fromisoformat("2026-10-26T00:00:00+00:00")
     )

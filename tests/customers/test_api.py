@@ -258,7 +258,10 @@ def test_bad_interactions_are_refused(agent_api: ApiClient) -> None:
 def test_search_by_name_email_phone_reference_and_contact_text(agent_api: ApiClient) -> None:
     jane = create(agent_api)
     bob = create(agent_api, name="Robert Smithson", emails=["bob@example.org"], phones=["+1 212 555 0100"])
-    agent_api.post(f"/customers/{bob['id']}/interactions", {"channel": "email", "direction": "in", "summary": "Parcel arrived damaged"})
+    agent_api.post(
+        f"/customers/{bob['id']}/interactions",
+        {"channel": "email", "direction": "in", "summary": "Parcel arrived damaged"},
+    )
 
     def found(q: str) -> list[int]:
         return [c["id"] for c in agent_api.get("/search", q=q).json()["customers"]]
@@ -279,11 +282,20 @@ def test_search_by_name_email_phone_reference_and_contact_text(agent_api: ApiCli
 def test_merge_moves_everything_and_is_recorded(lead_api: ApiClient, lead: Staff) -> None:
     survivor = create(lead_api, tags=["vip"])
     duplicate = create(
-        lead_api, name="J. Smith", emails=["j.smith@example.com"], phones=["+44 20 7946 0018", "+44 7911 123456"],
-        tags=["wholesale"], external_id="ERP-9", status="active",
+        lead_api,
+        name="J. Smith",
+        emails=["j.smith@example.com"],
+        phones=["+44 20 7946 0018", "+44 7911 123456"],
+        tags=["wholesale"],
+        external_id="ERP-9",
+        status="active",
     )
-    lead_api.post(f"/customers/{duplicate['id']}/interactions", {"channel": "letter", "direction": "in", "summary": "Letter"})
-    lead_api.post(f"/customers/{survivor['id']}/interactions", {"channel": "phone", "direction": "out", "summary": "Call"})
+    lead_api.post(
+        f"/customers/{duplicate['id']}/interactions", {"channel": "letter", "direction": "in", "summary": "Letter"}
+    )
+    lead_api.post(
+        f"/customers/{survivor['id']}/interactions", {"channel": "phone", "direction": "out", "summary": "Call"}
+    )
 
     response = lead_api.post(f"/customers/{survivor['id']}/merge", {"duplicate_id": duplicate["id"]})
     assert response.status_code == 200, response.content
@@ -307,7 +319,9 @@ def test_merge_moves_everything_and_is_recorded(lead_api: ApiClient, lead: Staff
     assert merged.changes["merged"]["duplicate_id"] == duplicate["id"]
     assert merged.changes["duplicate_snapshot"]["emails"] == ["j.smith@example.com"]
     # A contact logged later against the old id lands on the survivor.
-    lead_api.post(f"/customers/{duplicate['id']}/interactions", {"channel": "sms", "direction": "in", "summary": "Late"})
+    lead_api.post(
+        f"/customers/{duplicate['id']}/interactions", {"channel": "sms", "direction": "in", "summary": "Late"}
+    )
     assert Interaction.objects.filter(customer_id=survivor["id"]).count() == 3
 
     again = lead_api.post(f"/customers/{survivor['id']}/merge", {"duplicate_id": duplicate["id"]})
@@ -329,7 +343,9 @@ def test_list_endpoints_do_not_query_per_row(agent_api: ApiClient, django_assert
     first = create(agent_api, tags=["vip"])
     for n in range(30):
         c = create(agent_api, name=f"Smith {n}", emails=[f"s{n}@example.com"], phones=[], tags=["vip", f"t{n}"])
-        agent_api.post(f"/customers/{first['id']}/interactions", {"channel": "phone", "direction": "in", "summary": f"Call {n}"})
+        agent_api.post(
+            f"/customers/{first['id']}/interactions", {"channel": "phone", "direction": "in", "summary": f"Call {n}"}
+        )
         assert c["id"]
     url = path.format(id=first["id"])
     with django_assert_max_num_queries(8):

@@ -18,6 +18,7 @@ from rapport.core.errors import InvalidInput
 from rapport.core.models import Calendar
 from rapport.core.money import Money
 from rapport.core.pagination import clamp_limit
+from rapport.people.api import staff_of
 from rapport.people.permissions import require_staff
 
 router = Router(tags=["cases"])
@@ -108,8 +109,14 @@ def case_out(case: Case, totals: dict[str, Decimal] | None = None) -> dict[str, 
         "root_cause_statement": case.root_cause_statement,
         "sla_policy": case.sla_terms.get("policy"),
         "sla": [
-            {"kind": c.kind, "target_minutes": c.target_minutes, "due_at": c.due_at, "at_risk_at": c.at_risk_at,
-             "state": c.state(now), "breached_at": c.breached_at}
+            {
+                "kind": c.kind,
+                "target_minutes": c.target_minutes,
+                "due_at": c.due_at,
+                "at_risk_at": c.at_risk_at,
+                "state": c.state(now),
+                "breached_at": c.breached_at,
+            }
             for c in case.clocks.all()
         ],
         "compensation_total": [{"amount": a, "currency": c} for c, a in sorted((totals or {}).items())],
@@ -153,23 +160,34 @@ class CaseListQuery(Schema):
 
 @router.get("/cases", response=CasePage, summary="List cases (filters as the queues; cursor pages)")
 def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> dict[str, Any]:
-    actor = require_staff(request.auth)  # type: ignore[attr-defined]
+    actor = require_staff(staff_of(request))
     owner = actor.username if params.owner == "me" else params.owner
-    filters = queries.CaseFilters(status=params.status, type=params.type, priority=params.priority, owner=owner,
-                                  team=params.team, customer=params.customer, breached=params.breached,
-                                  at_risk=params.at_risk)
+    filters = queries.CaseFilters(
+        status=params.status,
+        type=params.type,
+        priority=params.priority,
+        owner=owner,
+        team=params.team,
+        customer=params.customer,
+        breached=params.breached,
+        at_risk=params.at_risk,
+    )
     limit = clamp_limit(params.limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
     page = queries.list_cases(filters, cursor=params.cursor, limit=limit)
     totals = queries.compensation_totals([c.id for c in page.items])
     return {"items": [case_out(c, totals.get(c.id)) for c in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("/cases", response={201: CaseOut}, summary="Open a case",
-             description="Leads and above may give `opened_at` in the past for cases migrated from another system.")
+@router.post(
+    "/cases",
+    response={201: CaseOut},
+    summary="Open a case",
+    description="Leads and above may give `opened_at` in the past for cases migrated from another system.",
+)
 def open_case(request: HttpRequest, payload: CaseIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         data = services.CaseInput(customer_id=payload.customer, **payload.dict(exclude={"customer"}))
-        case = services.open_case(actor=request.auth, data=data)  # type: ignore[attr-defined]
+        case = services.open_case(actor=staff_of(request), data=data)
         return 201, CaseOut.model_validate(case_out(queries.get_case(case.reference))).model_dump(mode="json")
 
     return idempotent_create(request, create)
@@ -177,21 +195,25 @@ def open_case(request: HttpRequest, payload: CaseIn) -> HttpResponse:
 
 @router.get("/cases/{ref}", response=CaseOut, summary="One case, with its clocks (and an ETag)")
 def get_case(request: HttpRequest, ref: str) -> HttpResponse:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     return _respond(ref)
 
 
 @router.patch("/cases/{ref}", response=CaseOut, summary="Edit a case (If-Match for safe concurrent edits)")
 def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> HttpResponse:
     case = queries.get_case(ref)
-    services.update_case(actor=request.auth, case_id=case.id, changes=payload.dict(exclude_unset=True),  # type: ignore[attr-defined]
-                         expected_version=_expected_version(request, case))
+    services.update_case(
+        actor=staff_of(request),
+        case_id=case.id,
+        changes=payload.dict(exclude_unset=True),
+        expected_version=_expected_version(request, case),
+    )
     return _respond(ref)
 
 
 @router.post("/cases/{ref}/claim", response=CaseOut, summary="Take an unassigned case (409 if someone has it)")
 def claim(request: HttpRequest, ref: str) -> HttpResponse:
-    services.claim_case(actor=request.auth, case_id=queries.get_case(ref).id)  # type: ignore[attr-defined]
+    services.claim_case(actor=staff_of(request), case_id=queries.get_case(ref).id)
     return _respond(ref)
 
 
@@ -204,8 +226,12 @@ class HandoffIn(Schema):
 @router.post("/cases/{ref}/handoff", response=CaseOut, summary="Hand a case to a person or team")
 def handoff(request: HttpRequest, ref: str, payload: HandoffIn) -> HttpResponse:
     case = queries.get_case(ref)
-    services.hand_off(actor=request.auth, case_id=case.id, expected_version=_expected_version(request, case),  # type: ignore[attr-defined]
-                      **payload.dict())
+    services.hand_off(
+        actor=staff_of(request),
+        case_id=case.id,
+        expected_version=_expected_version(request, case),
+        **payload.dict(),
+    )
     return _respond(ref)
 
 
@@ -224,9 +250,19 @@ class MessageOut(Schema):
 
 @router.post("/cases/{ref}/messages", response={201: MessageOut}, summary="Reply to the customer or add a note")
 def add_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status:
-    message = services.add_message(actor=request.auth, case_id=queries.get_case(ref).id, kind=payload.kind, body=payload.body)  # type: ignore[attr-defined]
-    return Status(201, {"id": message.id, "kind": message.kind, "body": message.body,
-                        "author": message.author.username if message.author else None, "created_at": message.created_at})
+    message = services.add_message(
+        actor=staff_of(request), case_id=queries.get_case(ref).id, kind=payload.kind, body=payload.body
+    )
+    return Status(
+        201,
+        {
+            "id": message.id,
+            "kind": message.kind,
+            "body": message.body,
+            "author": message.author.username if message.author else None,
+            "created_at": message.created_at,
+        },
+    )
 
 
 class StatusIn(Schema):
@@ -236,8 +272,12 @@ class StatusIn(Schema):
 @router.post("/cases/{ref}/status", response=CaseOut, summary="Change status (waiting on customer pauses clocks)")
 def set_status(request: HttpRequest, ref: str, payload: StatusIn) -> HttpResponse:
     case = queries.get_case(ref)
-    services.set_status(actor=request.auth, case_id=case.id, status=payload.status,  # type: ignore[attr-defined]
-                        expected_version=_expected_version(request, case))
+    services.set_status(
+        actor=staff_of(request),
+        case_id=case.id,
+        status=payload.status,
+        expected_version=_expected_version(request, case),
+    )
     return _respond(ref)
 
 
@@ -249,8 +289,13 @@ class ResolveIn(Schema):
 @router.post("/cases/{ref}/resolve", response=CaseOut, summary="Resolve (complaints need a root cause)")
 def resolve(request: HttpRequest, ref: str, payload: ResolveIn) -> HttpResponse:
     case = queries.get_case(ref)
-    services.resolve_case(actor=request.auth, case_id=case.id, root_cause_id=payload.root_cause,  # type: ignore[attr-defined]
-                          statement=payload.statement, expected_version=_expected_version(request, case))
+    services.resolve_case(
+        actor=staff_of(request),
+        case_id=case.id,
+        root_cause_id=payload.root_cause,
+        statement=payload.statement,
+        expected_version=_expected_version(request, case),
+    )
     return _respond(ref)
 
 
@@ -260,7 +305,7 @@ class ReopenIn(Schema):
 
 @router.post("/cases/{ref}/reopen", response=CaseOut, summary="Reopen a resolved or closed case")
 def reopen(request: HttpRequest, ref: str, payload: ReopenIn) -> HttpResponse:
-    services.reopen_case(actor=request.auth, case_id=queries.get_case(ref).id, reason=payload.reason)  # type: ignore[attr-defined]
+    services.reopen_case(actor=staff_of(request), case_id=queries.get_case(ref).id, reason=payload.reason)
     return _respond(ref)
 
 
@@ -286,15 +331,27 @@ class CompensationOut(Schema):
 
 def compensation_out(c: Compensation) -> dict[str, Any]:
     amount = Money.of(c.amount, c.currency).amount if c.amount is not None else None
-    return {"id": c.id, "case": c.case.reference, "kind": c.kind, "amount": amount, "currency": c.currency,
-            "description": c.description, "status": c.status, "requested_by": c.requested_by.username,
-            "decided_by": c.decided_by.username if c.decided_by else None, "decision_reason": c.decision_reason}
+    return {
+        "id": c.id,
+        "case": c.case.reference,
+        "kind": c.kind,
+        "amount": amount,
+        "currency": c.currency,
+        "description": c.description,
+        "status": c.status,
+        "requested_by": c.requested_by.username,
+        "decided_by": c.decided_by.username if c.decided_by else None,
+        "decision_reason": c.decision_reason,
+    }
 
 
-@router.post("/cases/{ref}/compensations", response={201: CompensationOut, 202: CompensationOut},
-             summary="Grant compensation (201) or ask for approval above your authority (202)")
+@router.post(
+    "/cases/{ref}/compensations",
+    response={201: CompensationOut, 202: CompensationOut},
+    summary="Grant compensation (201) or ask for approval above your authority (202)",
+)
 def compensate(request: HttpRequest, ref: str, payload: CompensationIn) -> Status:
-    c = services.request_compensation(actor=request.auth, case_id=queries.get_case(ref).id, **payload.dict())  # type: ignore[attr-defined]
+    c = services.request_compensation(actor=staff_of(request), case_id=queries.get_case(ref).id, **payload.dict())
     return Status(201 if c.status == "granted" else 202, compensation_out(c))
 
 
@@ -304,14 +361,26 @@ class DecisionIn(Schema):
 
 @router.post("/compensations/{compensation_id}/approve", response=CompensationOut, summary="Approve a request")
 def approve(request: HttpRequest, compensation_id: int, payload: DecisionIn) -> dict[str, Any]:
-    return compensation_out(services.approve_compensation(actor=request.auth, compensation_id=compensation_id,  # type: ignore[attr-defined]
-                                                          reason=payload.reason))
+    return compensation_out(
+        services.approve_compensation(
+            actor=staff_of(request),
+            compensation_id=compensation_id,
+            reason=payload.reason,
+        )
+    )
 
 
-@router.post("/compensations/{compensation_id}/reject", response=CompensationOut, summary="Reject a request, with a reason")
+@router.post(
+    "/compensations/{compensation_id}/reject", response=CompensationOut, summary="Reject a request, with a reason"
+)
 def reject(request: HttpRequest, compensation_id: int, payload: DecisionIn) -> dict[str, Any]:
-    return compensation_out(services.reject_compensation(actor=request.auth, compensation_id=compensation_id,  # type: ignore[attr-defined]
-                                                         reason=payload.reason))
+    return compensation_out(
+        services.reject_compensation(
+            actor=staff_of(request),
+            compensation_id=compensation_id,
+            reason=payload.reason,
+        )
+    )
 
 
 class HolidaysIn(Schema):
@@ -337,22 +406,31 @@ class CalendarOut(Schema):
 
 
 def calendar_out(c: Calendar) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "timezone": c.timezone, "weekly_hours": c.weekly_hours,
-            "holidays": {"country": c.holiday_country, "subdivision": c.holiday_subdivision},
-            "closed_dates": c.closed_dates}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "timezone": c.timezone,
+        "weekly_hours": c.weekly_hours,
+        "holidays": {"country": c.holiday_country, "subdivision": c.holiday_subdivision},
+        "closed_dates": c.closed_dates,
+    }
 
 
 @router.get("/calendars", response=list[CalendarOut], summary="Business calendars")
 def list_calendars(request: HttpRequest) -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     return [calendar_out(c) for c in Calendar.objects.all()]
 
 
 @router.post("/calendars", response={201: CalendarOut}, summary="Add a business calendar (care managers, admins)")
 def create_calendar(request: HttpRequest, payload: CalendarIn) -> Status:
     calendar = services.create_calendar(
-        actor=request.auth, name=payload.name, timezone_name=payload.timezone, weekly_hours=payload.weekly_hours,  # type: ignore[attr-defined]
-        holidays=payload.holidays.dict() if payload.holidays else None, closed_dates=payload.closed_dates,
+        actor=staff_of(request),
+        name=payload.name,
+        timezone_name=payload.timezone,
+        weekly_hours=payload.weekly_hours,
+        holidays=payload.holidays.dict() if payload.holidays else None,
+        closed_dates=payload.closed_dates,
     )
     return Status(201, calendar_out(calendar))
 
@@ -374,21 +452,30 @@ class PolicyOut(PolicyIn):
 
 
 def policy_out(p: SlaPolicy) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "calendar": p.calendar_id, "case_type": p.case_type, "priority": p.priority,
-            "first_response_minutes": p.first_response_minutes, "next_response_minutes": p.next_response_minutes,
-            "resolution_minutes": p.resolution_minutes, "at_risk_ratio": p.at_risk_ratio, "active": p.active}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "calendar": p.calendar_id,
+        "case_type": p.case_type,
+        "priority": p.priority,
+        "first_response_minutes": p.first_response_minutes,
+        "next_response_minutes": p.next_response_minutes,
+        "resolution_minutes": p.resolution_minutes,
+        "at_risk_ratio": p.at_risk_ratio,
+        "active": p.active,
+    }
 
 
 @router.get("/sla-policies", response=list[PolicyOut], summary="Service-level policies")
 def list_policies(request: HttpRequest) -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     return [policy_out(p) for p in SlaPolicy.objects.all()]
 
 
 @router.post("/sla-policies", response={201: PolicyOut}, summary="Add an SLA policy (applies to new cases)")
 def create_policy(request: HttpRequest, payload: PolicyIn) -> Status:
     data = payload.dict()
-    policy = services.create_sla_policy(actor=request.auth, calendar_id=data.pop("calendar"), **data)  # type: ignore[attr-defined]
+    policy = services.create_sla_policy(actor=staff_of(request), calendar_id=data.pop("calendar"), **data)
     return Status(201, policy_out(policy))
 
 
@@ -406,11 +493,13 @@ class RootCauseOut(Schema):
 
 @router.get("/root-causes", response=list[RootCauseOut], summary="The root-cause tree, flattened")
 def list_root_causes(request: HttpRequest) -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     paths = queries.root_cause_paths()
     active = RootCause.objects.filter(active=True)
-    return sorted(({"id": c.id, "name": c.name, "parent": c.parent_id, "path": paths[c.id]} for c in active),
-                  key=lambda row: row["path"])
+    return sorted(
+        ({"id": c.id, "name": c.name, "parent": c.parent_id, "path": paths[c.id]} for c in active),
+        key=lambda row: row["path"],
+    )
 
 
 class RootCauseReportRow(Schema):
@@ -421,25 +510,35 @@ class RootCauseReportRow(Schema):
     compensation: list[MoneyOut]
 
 
-@router.get("/root-causes/report", response=list[RootCauseReportRow],
-            summary="Resolved complaints and compensation cost by root cause and month")
+@router.get(
+    "/root-causes/report",
+    response=list[RootCauseReportRow],
+    summary="Resolved complaints and compensation cost by root cause and month",
+)
 def root_cause_report(request: HttpRequest, months: int = 12) -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     if not 1 <= months <= 60:
         raise InvalidInput("months must be between 1 and 60.", "months")
     since = (timezone.now() - timedelta(days=31 * months)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return [
-        {"root_cause": r.root_cause_id, "path": r.path, "month": r.month, "complaints": r.complaints,
-         "compensation": [{"amount": a, "currency": c} for c, a in sorted(r.compensation.items())]}
+        {
+            "root_cause": r.root_cause_id,
+            "path": r.path,
+            "month": r.month,
+            "complaints": r.complaints,
+            "compensation": [{"amount": a, "currency": c} for c, a in sorted(r.compensation.items())],
+        }
         for r in queries.root_cause_report(since=since)
     ]
 
 
 @router.post("/root-causes", response={201: RootCauseOut}, summary="Add a root cause (care managers, admins)")
 def create_root_cause(request: HttpRequest, payload: RootCauseIn) -> Status:
-    cause = services.create_root_cause(actor=request.auth, name=payload.name, parent_id=payload.parent)  # type: ignore[attr-defined]
+    cause = services.create_root_cause(actor=staff_of(request), name=payload.name, parent_id=payload.parent)
     parent_path = cause.parent.name + " > " if cause.parent else ""
-    return Status(201, {"id": cause.id, "name": cause.name, "parent": cause.parent_id, "path": parent_path + cause.name})
+    return Status(
+        201, {"id": cause.id, "name": cause.name, "parent": cause.parent_id, "path": parent_path + cause.name}
+    )
 
 
 class ActionIn(Schema):
@@ -463,14 +562,21 @@ class ActionOut(Schema):
 
 
 def action_out(a: CorrectiveAction) -> dict[str, Any]:
-    return {"id": a.id, "title": a.title, "description": a.description, "owner": a.owner.username,
-            "due_date": a.due_date, "status": a.status, "root_cause": a.root_cause_id,
-            "cases": [c.reference for c in a.cases.all()]}
+    return {
+        "id": a.id,
+        "title": a.title,
+        "description": a.description,
+        "owner": a.owner.username,
+        "due_date": a.due_date,
+        "status": a.status,
+        "root_cause": a.root_cause_id,
+        "cases": [c.reference for c in a.cases.all()],
+    }
 
 
 @router.get("/corrective-actions", response=list[ActionOut], summary="Corrective actions (open first)")
 def list_actions(request: HttpRequest, status: str = "") -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     actions = CorrectiveAction.objects.select_related("owner").prefetch_related("cases")
     if status:
         actions = actions.filter(status=status)
@@ -481,7 +587,12 @@ def list_actions(request: HttpRequest, status: str = "") -> list[dict[str, Any]]
 def create_action(request: HttpRequest, payload: ActionIn) -> Status:
     case_ids = [queries.get_case(ref).id for ref in payload.cases]
     action = services.create_corrective_action(
-        actor=request.auth, title=payload.title, owner=payload.owner, due_date=payload.due_date,  # type: ignore[attr-defined]
-        description=payload.description, case_ids=case_ids, root_cause_id=payload.root_cause,
+        actor=staff_of(request),
+        title=payload.title,
+        owner=payload.owner,
+        due_date=payload.due_date,
+        description=payload.description,
+        case_ids=case_ids,
+        root_cause_id=payload.root_cause,
     )
     return Status(201, action_out(action))

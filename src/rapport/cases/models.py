@@ -106,9 +106,7 @@ class Case(models.Model):
             models.Index(fields=["customer", "-opened_at"], name="case_customer_opened"),
             models.Index(fields=["status", "-opened_at"], name="case_status_opened"),
             models.Index(fields=["type", "resolved_at"], name="case_type_resolved"),
-            models.Index(
-                fields=["team", "-opened_at"], condition=Q(owner__isnull=True), name="case_unassigned"
-            ),
+            models.Index(fields=["team", "-opened_at"], condition=Q(owner__isnull=True), name="case_unassigned"),
         ]
 
     def __str__(self) -> str:
@@ -133,7 +131,9 @@ class CaseMessage(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
     kind = models.CharField(max_length=10, choices=MessageKind.choices)
     body = models.TextField()
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     interaction = models.ForeignKey(
         "customers.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -143,19 +143,27 @@ class CaseMessage(models.Model):
         indexes = [models.Index(fields=["case", "created_at", "id"], name="case_message_order")]
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on case {self.case_id}"
+
 
 class CaseEvent(models.Model):
     """The case's own history: opened, claimed, handed off, status changes, breaches."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="history")
     kind = models.CharField(max_length=32)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["case", "at"], name="case_event_order")]
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on case {self.case_id}"
 
 
 class ClockKind(models.TextChoices):
@@ -205,13 +213,18 @@ class SlaClock(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["due_at"], condition=Q(stopped_at__isnull=True, paused_at__isnull=True), name="clock_running_due"
+                fields=["due_at"],
+                condition=Q(stopped_at__isnull=True, paused_at__isnull=True),
+                name="clock_running_due",
             ),
             models.Index(fields=["case", "kind"], name="clock_case_kind"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(target_minutes__gt=0), name="clock_target_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} clock of case {self.case_id}"
 
     def state(self, now: datetime) -> str:
         if self.stopped_at is not None:
@@ -271,6 +284,9 @@ class PriorityRule(models.Model):
     class Meta:
         ordering = ["position", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.conditions} → {self.priority}"
+
 
 class CustomerUpdate(models.Model):
     """A customer-facing message queued for delivery (the channels capability sends them)."""
@@ -285,6 +301,9 @@ class CustomerUpdate(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="customer_update_outbox")]
+
+    def __str__(self) -> str:
+        return self.subject
 
 
 class CompensationKind(models.TextChoices):
@@ -331,6 +350,9 @@ class Compensation(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on case {self.case_id} ({self.get_status_display()})"
+
 
 class ActionStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -356,4 +378,5 @@ class CorrectiveAction(models.Model):
         indexes = [models.Index(fields=["status", "due_date"], name="action_status_due")]
         ordering = ["due_date", "id"]
 
-
+    def __str__(self) -> str:
+        return self.title

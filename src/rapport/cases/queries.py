@@ -58,8 +58,11 @@ class CaseFilters:
 def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case]:
     now = now or timezone.now()
     queryset = Case.objects.all()
-    for value, choices, field in ((filters.status, Status, "status"), (filters.type, CaseType, "type"),
-                                  (filters.priority, Priority, "priority")):
+    for value, choices, field in (
+        (filters.status, Status, "status"),
+        (filters.type, CaseType, "type"),
+        (filters.priority, Priority, "priority"),
+    ):
         if value:
             if value not in choices.values:
                 raise InvalidInput(f"{field} must be one of {', '.join(choices.values)}.", field)
@@ -148,7 +151,9 @@ def root_cause_report(*, since: datetime) -> list[RootCauseRow]:
     )
     money = (
         Compensation.objects.filter(
-            case__type=CaseType.COMPLAINT, case__resolved_at__gte=since, status=CompensationStatus.GRANTED,
+            case__type=CaseType.COMPLAINT,
+            case__resolved_at__gte=since,
+            status=CompensationStatus.GRANTED,
             amount__isnull=False,
         )
         .annotate(month=TruncMonth("case__resolved_at"))
@@ -160,10 +165,10 @@ def root_cause_report(*, since: datetime) -> list[RootCauseRow]:
     for row in complaints:
         key = (row["root_cause_id"], row["month"].strftime("%Y-%m"))
         rows[key] = RootCauseRow(key[0], paths.get(key[0] or 0, "Not recorded"), key[1], row["n"], {})
-    for row in money:
-        key = (row["case__root_cause_id"], row["month"].strftime("%Y-%m"))
+    for cost in money:
+        key = (cost["case__root_cause_id"], cost["month"].strftime("%Y-%m"))
         if key in rows:
-            rows[key].compensation[row["currency"]] = Money.of(row["total"], row["currency"]).amount
+            rows[key].compensation[cost["currency"]] = Money.of(cost["total"], cost["currency"]).amount
     return sorted(rows.values(), key=lambda r: (r.month, r.path))
 
 
@@ -207,6 +212,4 @@ def pending_approvals(
     queryset = Compensation.objects.filter(status=CompensationStatus.PENDING).exclude(requested_by_id=exclude_requester)
     if max_amount is not None:
         queryset = queryset.filter(currency=currency, amount__lte=max_amount)
-    return list(
-        queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200]
-    )
+    return list(queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200])

@@ -16,9 +16,8 @@ from rapport.cases import sla
 from rapport.cases.events import CaseHandedOff, CaseOpened, CaseResolved, CompensationGranted
 from rapport.cases.models import (
     DONE_STATUSES,
-    ActionStatus,
-    CorrectiveAction,
     OPEN_STATUSES,
+    ActionStatus,
     Case,
     CaseEvent,
     CaseMessage,
@@ -27,6 +26,7 @@ from rapport.cases.models import (
     Compensation,
     CompensationKind,
     CompensationStatus,
+    CorrectiveAction,
     CustomerUpdate,
     MessageKind,
     Priority,
@@ -141,7 +141,9 @@ def _check_opening(actor: Staff | None, data: CaseInput, now: datetime) -> dict[
             errors.setdefault("opened_at", []).append("Give the time with its offset.")
         elif data.opened_at > now + timedelta(minutes=5):
             errors.setdefault("opened_at", []).append("A case cannot be opened in the future.")
-        elif actor is not None and data.opened_at < now - timedelta(minutes=5) and not actor.has_role_at_least(Role.LEAD):
+        elif (
+            actor is not None and data.opened_at < now - timedelta(minutes=5) and not actor.has_role_at_least(Role.LEAD)
+        ):
             errors.setdefault("opened_at", []).append("Only team leads and above may open a case in the past.")
     return errors
 
@@ -201,10 +203,17 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
         source_type="case",
         source_id=case.id,
     )
-    audit.record(actor=actor, action="case.opened", subject_type="case", subject_id=case.id,
-                 changes={"reference": case.reference, "type": case.type, "priority": priority})
+    audit.record(
+        actor=actor,
+        action="case.opened",
+        subject_type="case",
+        subject_id=case.id,
+        changes={"reference": case.reference, "type": case.type, "priority": priority},
+    )
     if owner and owner != actor:
-        notify(recipients=[owner], kind="case.assigned", title=f"{case.reference} is yours: {subject}", link=_link(case))
+        notify(
+            recipients=[owner], kind="case.assigned", title=f"{case.reference} is yours: {subject}", link=_link(case)
+        )
     events.publish(CaseOpened(case_id=case.id, customer_id=customer.id, at=opened_at))
     return case
 
@@ -213,7 +222,9 @@ def _link(case: Case) -> str:
     return f"/cases/{case.reference}/"
 
 
-def _history(case: Case, kind: str, actor: Staff | None, data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
+def _history(
+    case: Case, kind: str, actor: Staff | None, data: dict[str, Any] | None = None, at: datetime | None = None
+) -> None:
     CaseEvent.objects.create(case=case, kind=kind, actor=actor, data=data or {}, at=at or timezone.now())
 
 
@@ -252,24 +263,40 @@ def claim_case(*, actor: Staff, case_id: int) -> Case:
     require_staff(actor)
     now = timezone.now()
     won = Case.objects.filter(id=case_id, owner__isnull=True, status__in=OPEN_STATUSES).update(
-        owner=actor, team=F("team") if actor.team_id is None else actor.team_id, version=F("version") + 1, updated_at=now
+        owner=actor,
+        team=F("team") if actor.team_id is None else actor.team_id,
+        version=F("version") + 1,
+        updated_at=now,
     )
     case = _locked(case_id)
     if not won:
         if case.owner_id == actor.id:
             return case
-        raise Conflict(f"{case.reference} is already owned by {case.owner}." if case.owner else f"{case.reference} is closed.")
+        raise Conflict(
+            f"{case.reference} is already owned by {case.owner}." if case.owner else f"{case.reference} is closed."
+        )
     if case.status == Status.NEW:
         case.status = Status.OPEN
         case.save(update_fields=["status"])
     _history(case, "claimed", actor, {"owner": actor.username})
-    audit.record(actor=actor, action="case.claimed", subject_type="case", subject_id=case.id, changes={"owner": [None, actor.username]})
+    audit.record(
+        actor=actor,
+        action="case.claimed",
+        subject_type="case",
+        subject_id=case.id,
+        changes={"owner": [None, actor.username]},
+    )
     return case
 
 
 @transaction.atomic
 def hand_off(
-    *, actor: Staff, case_id: int, to_user: str | None = None, to_team: str | None = None, reason: str,
+    *,
+    actor: Staff,
+    case_id: int,
+    to_user: str | None = None,
+    to_team: str | None = None,
+    reason: str,
     expected_version: int | None = None,
 ) -> Case:
     """Pass a case on. The previous owner keeps watching it; the customer is told who has it now."""
@@ -282,7 +309,9 @@ def hand_off(
     if not (reason or "").strip():
         errors["reason"] = ["Say why the case is being handed off."]
     if not case.is_open:
-        errors.setdefault("status", []).append(f"{case.reference} is {case.get_status_display().lower()}; reopen it first.")
+        errors.setdefault("status", []).append(
+            f"{case.reference} is {case.get_status_display().lower()}; reopen it first."
+        )
     if errors:
         raise InvalidInput(errors)
     new_owner = _active_staff(to_user, "to_user") if to_user else None
@@ -295,27 +324,63 @@ def hand_off(
         case.status = Status.OPEN
     case.save()
     handed_to = new_owner.display_name if new_owner else f"the {new_team} team"
-    _history(case, "handed_off", actor, {"from": previous.username if previous else None,
-                                         "to_user": new_owner.username if new_owner else None,
-                                         "to_team": new_team.name if new_team else None, "reason": reason})
+    _history(
+        case,
+        "handed_off",
+        actor,
+        {
+            "from": previous.username if previous else None,
+            "to_user": new_owner.username if new_owner else None,
+            "to_team": new_team.name if new_team else None,
+            "reason": reason,
+        },
+    )
     log_interaction(
-        actor=actor, customer_id=case.customer_id, channel=Channel.OTHER, direction=Direction.OUTBOUND,
-        summary=f"{case.reference} handed to {handed_to}"[:300], body=reason, source_type="case", source_id=case.id,
+        actor=actor,
+        customer_id=case.customer_id,
+        channel=Channel.OTHER,
+        direction=Direction.OUTBOUND,
+        summary=f"{case.reference} handed to {handed_to}"[:300],
+        body=reason,
+        source_type="case",
+        source_id=case.id,
     )
     first_name = (new_owner.first_name or new_owner.display_name) if new_owner else None
     CustomerUpdate.objects.create(
-        case=case, kind="handed_off", subject=f"[{case.reference}] {case.subject}"[:200],
-        body=(f"{first_name} from our {new_team} team is now looking after your case {case.reference}."
-              if first_name and new_team else f"Your case {case.reference} is now with {handed_to}."),
+        case=case,
+        kind="handed_off",
+        subject=f"[{case.reference}] {case.subject}"[:200],
+        body=(
+            f"{first_name} from our {new_team} team is now looking after your case {case.reference}."
+            if first_name and new_team
+            else f"Your case {case.reference} is now with {handed_to}."
+        ),
     )
-    audit.record(actor=actor, action="case.handed_off", subject_type="case", subject_id=case.id,
-                 changes={"owner": [previous.username if previous else None, new_owner.username if new_owner else None],
-                          "reason": reason})
+    audit.record(
+        actor=actor,
+        action="case.handed_off",
+        subject_type="case",
+        subject_id=case.id,
+        changes={
+            "owner": [previous.username if previous else None, new_owner.username if new_owner else None],
+            "reason": reason,
+        },
+    )
     recipients = [new_owner] if new_owner else ([new_team.lead] if new_team and new_team.lead else [])
-    notify(recipients=[r for r in recipients if r != actor], kind="case.handed_off",
-           title=f"{case.reference} handed to you: {case.subject}", link=_link(case))
-    events.publish(CaseHandedOff(case_id=case.id, from_owner_id=previous.id if previous else None,
-                                 to_owner_id=new_owner.id if new_owner else None, at=timezone.now()))
+    notify(
+        recipients=[r for r in recipients if r != actor],
+        kind="case.handed_off",
+        title=f"{case.reference} handed to you: {case.subject}",
+        link=_link(case),
+    )
+    events.publish(
+        CaseHandedOff(
+            case_id=case.id,
+            from_owner_id=previous.id if previous else None,
+            to_owner_id=new_owner.id if new_owner else None,
+            at=timezone.now(),
+        )
+    )
     return case
 
 
@@ -339,9 +404,14 @@ def add_message(*, actor: Staff, case_id: int, kind: str, body: str) -> CaseMess
     interaction = None
     if kind == MessageKind.PUBLIC:
         interaction = log_interaction(
-            actor=actor, customer_id=case.customer_id, channel=case.channel if case.channel != Channel.OTHER else Channel.EMAIL,
-            direction=Direction.OUTBOUND, summary=f"Reply on {case.reference}: {body.strip().splitlines()[0]}"[:300],
-            body=body, source_type="case", source_id=case.id,
+            actor=actor,
+            customer_id=case.customer_id,
+            channel=case.channel if case.channel != Channel.OTHER else Channel.EMAIL,
+            direction=Direction.OUTBOUND,
+            summary=f"Reply on {case.reference}: {body.strip().splitlines()[0]}"[:300],
+            body=body,
+            source_type="case",
+            source_id=case.id,
         )
         for clock in _clocks(case, ClockKind.FIRST_RESPONSE, ClockKind.NEXT_RESPONSE):
             sla.stop(clock, now)
@@ -351,36 +421,54 @@ def add_message(*, actor: Staff, case_id: int, kind: str, body: str) -> CaseMess
             case.status = Status.OPEN
         case.version += 1
         case.save()
-    message = CaseMessage.objects.create(case=case, kind=kind, body=body, author=actor, interaction=interaction, created_at=now)
+    message = CaseMessage.objects.create(
+        case=case, kind=kind, body=body, author=actor, interaction=interaction, created_at=now
+    )
     _history(case, "reply" if kind == MessageKind.PUBLIC else "note", actor, {"message_id": message.id}, now)
     return message
 
 
 @transaction.atomic
-def record_customer_reply(*, actor: Staff | None, case_id: int, body: str, channel: str = Channel.EMAIL,
-                          interaction_id: int | None = None) -> CaseMessage:
+def record_customer_reply(
+    *, actor: Staff | None, case_id: int, body: str, channel: str = Channel.EMAIL, interaction_id: int | None = None
+) -> CaseMessage:
     """The customer wrote back: resume paused clocks and start the next-response clock."""
     case = _locked(case_id)
     now = timezone.now()
     if interaction_id is None:
         interaction_id = log_interaction(
-            actor=actor, customer_id=case.customer_id, channel=channel, direction=Direction.INBOUND,
-            summary=f"Customer reply on {case.reference}"[:300], body=body, source_type="case", source_id=case.id,
+            actor=actor,
+            customer_id=case.customer_id,
+            channel=channel,
+            direction=Direction.INBOUND,
+            summary=f"Customer reply on {case.reference}"[:300],
+            body=body,
+            source_type="case",
+            source_id=case.id,
         ).id
     if case.status == Status.WAITING_CUSTOMER:
         _resume_all(case, now)
         case.status = Status.OPEN
     if case.status in DONE_STATUSES:
         _history(case, "customer_wrote_after_resolution", actor)
-    elif not SlaClock.objects.filter(case=case, kind=ClockKind.NEXT_RESPONSE, stopped_at__isnull=True).exists() \
-            and case.first_response_at is not None:
+    elif (
+        not SlaClock.objects.filter(case=case, kind=ClockKind.NEXT_RESPONSE, stopped_at__isnull=True).exists()
+        and case.first_response_at is not None
+    ):
         sla.start(case, ClockKind.NEXT_RESPONSE, now)
     case.version += 1
     case.save()
-    message = CaseMessage.objects.create(case=case, kind=MessageKind.CUSTOMER, body=body, interaction_id=interaction_id, created_at=now)
+    message = CaseMessage.objects.create(
+        case=case, kind=MessageKind.CUSTOMER, body=body, interaction_id=interaction_id, created_at=now
+    )
     _history(case, "customer_reply", actor, {"message_id": message.id}, now)
     if case.owner:
-        notify(recipients=[case.owner], kind="case.customer_reply", title=f"{case.reference}: the customer replied", link=_link(case))
+        notify(
+            recipients=[case.owner],
+            kind="case.customer_reply",
+            title=f"{case.reference}: the customer replied",
+            link=_link(case),
+        )
     return message
 
 
@@ -402,7 +490,9 @@ def set_status(*, actor: Staff, case_id: int, status: str, expected_version: int
     _bump(case, expected_version)
     allowed = (Status.OPEN, Status.WAITING_CUSTOMER, Status.WAITING_THIRD_PARTY, Status.CLOSED)
     if status not in allowed:
-        raise InvalidInput(f"Set status to one of {', '.join(allowed)}; use resolve or reopen for the others.", "status")
+        raise InvalidInput(
+            f"Set status to one of {', '.join(allowed)}; use resolve or reopen for the others.", "status"
+        )
     if status == Status.CLOSED and case.status != Status.RESOLVED:
         raise InvalidInput("Only a resolved case can be closed.", "status")
     if status != Status.CLOSED and not case.is_open:
@@ -418,13 +508,21 @@ def set_status(*, actor: Staff, case_id: int, status: str, expected_version: int
         case.closed_at = now
     case.save()
     _history(case, "status", actor, {"from": before, "to": status}, now)
-    audit.record(actor=actor, action="case.status", subject_type="case", subject_id=case.id, changes={"status": [before, status]})
+    audit.record(
+        actor=actor, action="case.status", subject_type="case", subject_id=case.id, changes={"status": [before, status]}
+    )
     return case
 
 
 @transaction.atomic
-def resolve_case(*, actor: Staff, case_id: int, root_cause_id: int | None = None, statement: str = "",
-                 expected_version: int | None = None) -> Case:
+def resolve_case(
+    *,
+    actor: Staff,
+    case_id: int,
+    root_cause_id: int | None = None,
+    statement: str = "",
+    expected_version: int | None = None,
+) -> Case:
     """Resolve; a complaint needs its root cause and a statement of what went wrong."""
     case = _locked(case_id)
     _may_work_on(actor, case)
@@ -451,11 +549,26 @@ def resolve_case(*, actor: Staff, case_id: int, root_cause_id: int | None = None
     case.status, case.resolved_at = Status.RESOLVED, now
     case.root_cause, case.root_cause_statement = root, statement.strip()
     case.save()
-    _history(case, "resolved", actor, {"root_cause": root.name if root else None, "statement": case.root_cause_statement}, now)
-    CustomerUpdate.objects.create(case=case, kind="resolved", subject=f"[{case.reference}] {case.subject}"[:200],
-                                  body=f"We have resolved your case {case.reference}. Reply to this message if anything is still wrong.")
-    audit.record(actor=actor, action="case.resolved", subject_type="case", subject_id=case.id,
-                 changes={"status": [before, Status.RESOLVED], "root_cause": root.name if root else None})
+    _history(
+        case,
+        "resolved",
+        actor,
+        {"root_cause": root.name if root else None, "statement": case.root_cause_statement},
+        now,
+    )
+    CustomerUpdate.objects.create(
+        case=case,
+        kind="resolved",
+        subject=f"[{case.reference}] {case.subject}"[:200],
+        body=f"We have resolved your case {case.reference}. Reply to this message if anything is still wrong.",
+    )
+    audit.record(
+        actor=actor,
+        action="case.resolved",
+        subject_type="case",
+        subject_id=case.id,
+        changes={"status": [before, Status.RESOLVED], "root_cause": root.name if root else None},
+    )
     events.publish(CaseResolved(case_id=case.id, customer_id=case.customer_id, owner_id=case.owner_id, at=now))
     return case
 
@@ -474,8 +587,13 @@ def reopen_case(*, actor: Staff, case_id: int, reason: str = "") -> Case:
     case.version += 1
     case.save()
     _history(case, "reopened", actor, {"reason": reason}, now)
-    audit.record(actor=actor, action="case.reopened", subject_type="case", subject_id=case.id,
-                 changes={"status": [before, Status.OPEN], "reason": reason})
+    audit.record(
+        actor=actor,
+        action="case.reopened",
+        subject_type="case",
+        subject_id=case.id,
+        changes={"status": [before, Status.OPEN], "reason": reason},
+    )
     return case
 
 
@@ -501,8 +619,13 @@ def update_case(*, actor: Staff, case_id: int, changes: dict[str, Any], expected
     for key, value in changes.items():
         setattr(case, key, " ".join(value.split()) if key == "subject" else value)
     case.save()
-    audit.record(actor=actor, action="case.updated", subject_type="case", subject_id=case.id,
-                 changes=audit.diff(before, {k: getattr(case, k) for k in changes}))
+    audit.record(
+        actor=actor,
+        action="case.updated",
+        subject_type="case",
+        subject_id=case.id,
+        changes=audit.diff(before, {k: getattr(case, k) for k in changes}),
+    )
     return case
 
 
@@ -519,8 +642,9 @@ def _covers(staff: Staff, money: Money) -> bool:
 
 
 @transaction.atomic
-def request_compensation(*, actor: Staff, case_id: int, kind: str, amount: Any = None, currency: str = "",
-                         description: str = "") -> Compensation:
+def request_compensation(
+    *, actor: Staff, case_id: int, kind: str, amount: Any = None, currency: str = "", description: str = ""
+) -> Compensation:
     """Grant at once within the actor's authority; above it, ask someone whose limit covers it."""
     case = _locked(case_id)
     _may_work_on(actor, case)
@@ -543,33 +667,68 @@ def request_compensation(*, actor: Staff, case_id: int, kind: str, amount: Any =
     now = timezone.now()
     within = money is None or _covers(actor, money)
     compensation = Compensation.objects.create(
-        case=case, customer_id=case.customer_id, kind=kind, amount=money.amount if money else None,
-        currency=money.currency if money else "", description=description.strip(),
+        case=case,
+        customer_id=case.customer_id,
+        kind=kind,
+        amount=money.amount if money else None,
+        currency=money.currency if money else "",
+        description=description.strip(),
         status=CompensationStatus.GRANTED if within else CompensationStatus.PENDING,
-        requested_by=actor, decided_by=actor if within else None, decided_at=now if within else None, requested_at=now,
+        requested_by=actor,
+        decided_by=actor if within else None,
+        decided_at=now if within else None,
+        requested_at=now,
     )
     if within:
         _granted(actor, compensation, now)
     else:
-        approvers = [s for s in Staff.objects.active().filter(role__in=[Role.LEAD, Role.MANAGER, Role.ADMIN])
-                     if s.id != actor.id and money is not None and _covers(s, money)]
-        notify(recipients=approvers, kind="compensation.approval",
-               title=f"Approve {money} for {case.reference}?", link=_link(case))
+        approvers = [
+            s
+            for s in Staff.objects.active().filter(role__in=[Role.LEAD, Role.MANAGER, Role.ADMIN])
+            if s.id != actor.id and money is not None and _covers(s, money)
+        ]
+        notify(
+            recipients=approvers,
+            kind="compensation.approval",
+            title=f"Approve {money} for {case.reference}?",
+            link=_link(case),
+        )
         _history(case, "compensation_requested", actor, {"compensation_id": compensation.id, "amount": str(money)}, now)
-    audit.record(actor=actor, action="compensation.requested", subject_type="case", subject_id=case.id,
-                 changes={"compensation_id": compensation.id, "status": compensation.status, "amount": str(money) if money else None})
+    audit.record(
+        actor=actor,
+        action="compensation.requested",
+        subject_type="case",
+        subject_id=case.id,
+        changes={
+            "compensation_id": compensation.id,
+            "status": compensation.status,
+            "amount": str(money) if money else None,
+        },
+    )
     return compensation
 
 
 def _granted(actor: Staff, compensation: Compensation, at: datetime) -> None:
     case = compensation.case
-    what = (f"{compensation.get_kind_display()} of {Money(compensation.amount, compensation.currency)}"
-            if compensation.amount is not None else f"{compensation.get_kind_display()}: {compensation.description}")
+    what = (
+        f"{compensation.get_kind_display()} of {Money(compensation.amount, compensation.currency)}"
+        if compensation.amount is not None
+        else f"{compensation.get_kind_display()}: {compensation.description}"
+    )
     _history(case, "compensation_granted", actor, {"compensation_id": compensation.id, "what": what}, at)
-    log_interaction(actor=actor, customer_id=case.customer_id, channel=Channel.OTHER, direction=Direction.OUTBOUND,
-                    summary=f"{what} granted on {case.reference}"[:300], body=compensation.description,
-                    source_type="compensation", source_id=compensation.id)
-    events.publish(CompensationGranted(compensation_id=compensation.id, case_id=case.id, customer_id=case.customer_id, at=at))
+    log_interaction(
+        actor=actor,
+        customer_id=case.customer_id,
+        channel=Channel.OTHER,
+        direction=Direction.OUTBOUND,
+        summary=f"{what} granted on {case.reference}"[:300],
+        body=compensation.description,
+        source_type="compensation",
+        source_id=compensation.id,
+    )
+    events.publish(
+        CompensationGranted(compensation_id=compensation.id, case_id=case.id, customer_id=case.customer_id, at=at)
+    )
 
 
 def _decide(actor: Staff, compensation_id: int) -> Compensation:
@@ -595,10 +754,19 @@ def approve_compensation(*, actor: Staff, compensation_id: int, reason: str = ""
     compensation.decision_reason = reason.strip()
     compensation.save()
     _granted(actor, compensation, now)
-    notify(recipients=[compensation.requested_by], kind="compensation.approved",
-           title=f"{money} approved for {compensation.case.reference}", link=_link(compensation.case))
-    audit.record(actor=actor, action="compensation.approved", subject_type="case", subject_id=compensation.case_id,
-                 changes={"compensation_id": compensation.id})
+    notify(
+        recipients=[compensation.requested_by],
+        kind="compensation.approved",
+        title=f"{money} approved for {compensation.case.reference}",
+        link=_link(compensation.case),
+    )
+    audit.record(
+        actor=actor,
+        action="compensation.approved",
+        subject_type="case",
+        subject_id=compensation.case_id,
+        changes={"compensation_id": compensation.id},
+    )
     return compensation
 
 
@@ -614,11 +782,22 @@ def reject_compensation(*, actor: Staff, compensation_id: int, reason: str) -> C
     compensation.status, compensation.decided_by, compensation.decided_at = CompensationStatus.REJECTED, actor, now
     compensation.decision_reason = reason.strip()
     compensation.save()
-    _history(compensation.case, "compensation_rejected", actor, {"compensation_id": compensation.id, "reason": reason}, now)
-    notify(recipients=[compensation.requested_by], kind="compensation.rejected",
-           title=f"{money} rejected for {compensation.case.reference}: {reason}", link=_link(compensation.case))
-    audit.record(actor=actor, action="compensation.rejected", subject_type="case", subject_id=compensation.case_id,
-                 changes={"compensation_id": compensation.id, "reason": reason})
+    _history(
+        compensation.case, "compensation_rejected", actor, {"compensation_id": compensation.id, "reason": reason}, now
+    )
+    notify(
+        recipients=[compensation.requested_by],
+        kind="compensation.rejected",
+        title=f"{money} rejected for {compensation.case.reference}: {reason}",
+        link=_link(compensation.case),
+    )
+    audit.record(
+        actor=actor,
+        action="compensation.rejected",
+        subject_type="case",
+        subject_id=compensation.case_id,
+        changes={"compensation_id": compensation.id, "reason": reason},
+    )
     return compensation
 
 
@@ -627,21 +806,41 @@ def reject_compensation(*, actor: Staff, compensation_id: int, reason: str) -> C
 
 @transaction.atomic
 def escalate_at_risk(*, clock_id: int, generation: int) -> bool:
-    clock = SlaClock.objects.select_for_update(of=("self",)).select_related("case", "case__owner", "case__team__lead").filter(id=clock_id).first()
-    if clock is None or clock.generation != generation or clock.stopped_at or clock.paused_at or clock.at_risk_notified_at:
+    clock = (
+        SlaClock.objects.select_for_update(of=("self",))
+        .select_related("case", "case__owner", "case__team__lead")
+        .filter(id=clock_id)
+        .first()
+    )
+    if (
+        clock is None
+        or clock.generation != generation
+        or clock.stopped_at
+        or clock.paused_at
+        or clock.at_risk_notified_at
+    ):
         return False
     clock.at_risk_notified_at = timezone.now()
     clock.save(update_fields=["at_risk_notified_at"])
     case = clock.case
     _history(case, "at_risk", None, {"clock": clock.kind, "due_at": clock.due_at.isoformat() if clock.due_at else None})
-    notify(recipients=[case.owner] if case.owner else ([case.team.lead] if case.team and case.team.lead else []),
-           kind="sla.at_risk", title=f"{case.reference}: {clock.get_kind_display().lower()} due soon", link=_link(case))
+    notify(
+        recipients=[case.owner] if case.owner else ([case.team.lead] if case.team and case.team.lead else []),
+        kind="sla.at_risk",
+        title=f"{case.reference}: {clock.get_kind_display().lower()} due soon",
+        link=_link(case),
+    )
     return True
 
 
 @transaction.atomic
 def escalate_breach(*, clock_id: int, generation: int) -> bool:
-    clock = SlaClock.objects.select_for_update(of=("self",)).select_related("case", "case__team__lead").filter(id=clock_id).first()
+    clock = (
+        SlaClock.objects.select_for_update(of=("self",))
+        .select_related("case", "case__team__lead")
+        .filter(id=clock_id)
+        .first()
+    )
     if clock is None or clock.generation != generation or clock.stopped_at or clock.paused_at or clock.breached_at:
         return False
     now = timezone.now()
@@ -651,12 +850,23 @@ def escalate_breach(*, clock_id: int, generation: int) -> bool:
     clock.save(update_fields=["breached_at"])
     case = clock.case
     _history(case, "breached", None, {"clock": clock.kind, "due_at": clock.due_at.isoformat()})
-    log_interaction(actor=None, customer_id=case.customer_id, channel=Channel.OTHER, direction=Direction.OUTBOUND,
-                    summary=f"{case.reference}: {clock.get_kind_display().lower()} standard missed", source_type="case",
-                    source_id=case.id, occurred_at=now)
+    log_interaction(
+        actor=None,
+        customer_id=case.customer_id,
+        channel=Channel.OTHER,
+        direction=Direction.OUTBOUND,
+        summary=f"{case.reference}: {clock.get_kind_display().lower()} standard missed",
+        source_type="case",
+        source_id=case.id,
+        occurred_at=now,
+    )
     lead = case.team.lead if case.team else None
-    notify(recipients=[lead] if lead else list(Staff.objects.active().filter(role=Role.MANAGER)),
-           kind="sla.breached", title=f"{case.reference}: {clock.get_kind_display().lower()} breached", link=_link(case))
+    notify(
+        recipients=[lead] if lead else list(Staff.objects.active().filter(role=Role.MANAGER)),
+        kind="sla.breached",
+        title=f"{case.reference}: {clock.get_kind_display().lower()} breached",
+        link=_link(case),
+    )
     return True
 
 
@@ -675,7 +885,9 @@ def create_root_cause(*, actor: Staff, name: str, parent_id: int | None = None) 
     if RootCause.objects.filter(parent=parent, name__iexact=name).exists():
         raise Conflict(f"'{name}' already exists there.")
     cause = RootCause.objects.create(name=name, parent=parent)
-    audit.record(actor=actor, action="root_cause.created", subject_type="root_cause", subject_id=cause.id, changes={"name": name})
+    audit.record(
+        actor=actor, action="root_cause.created", subject_type="root_cause", subject_id=cause.id, changes={"name": name}
+    )
     return cause
 
 
@@ -686,8 +898,15 @@ def move_cases_on_merge(survivor_id: int, duplicate_id: int) -> None:
 
 
 @transaction.atomic
-def create_calendar(*, actor: Staff, name: str, timezone_name: str, weekly_hours: dict[str, Any],
-                    holidays: dict[str, str] | None = None, closed_dates: list[str] | None = None) -> Calendar:
+def create_calendar(
+    *,
+    actor: Staff,
+    name: str,
+    timezone_name: str,
+    weekly_hours: dict[str, Any],
+    holidays: dict[str, str] | None = None,
+    closed_dates: list[str] | None = None,
+) -> Calendar:
     """A business calendar; refused when it has no opening hours or unknown zone or country."""
     require_role(actor, Role.MANAGER, "set up business calendars")
     holidays = holidays or {}
@@ -701,9 +920,14 @@ def create_calendar(*, actor: Staff, name: str, timezone_name: str, weekly_hours
             dates.append(date.fromisoformat(raw).isoformat())
         except (TypeError, ValueError):
             errors.setdefault("closed_dates", []).append(f"'{raw}' is not a date like 2026-12-24.")
-    calendar = Calendar(name=name, timezone=timezone_name, weekly_hours=weekly_hours,
-                        holiday_country=(holidays.get("country") or "").upper(),
-                        holiday_subdivision=holidays.get("subdivision") or "", closed_dates=sorted(set(dates)))
+    calendar = Calendar(
+        name=name,
+        timezone=timezone_name,
+        weekly_hours=weekly_hours,
+        holiday_country=(holidays.get("country") or "").upper(),
+        holiday_subdivision=holidays.get("subdivision") or "",
+        closed_dates=sorted(set(dates)),
+    )
     try:
         hours = calendar.as_business_hours()
         validate_zone(timezone_name)
@@ -716,15 +940,29 @@ def create_calendar(*, actor: Staff, name: str, timezone_name: str, weekly_hours
     if Calendar.objects.filter(name=name).exists():
         raise Conflict(f"A calendar called '{name}' already exists.")
     calendar.save()
-    audit.record(actor=actor, action="calendar.created", subject_type="calendar", subject_id=calendar.id,
-                 changes={"name": name, "timezone": timezone_name})
+    audit.record(
+        actor=actor,
+        action="calendar.created",
+        subject_type="calendar",
+        subject_id=calendar.id,
+        changes={"name": name, "timezone": timezone_name},
+    )
     return calendar
 
 
 @transaction.atomic
-def create_sla_policy(*, actor: Staff, name: str, calendar_id: int, case_type: str = "", priority: str = "",
-                      first_response_minutes: int, next_response_minutes: int, resolution_minutes: int,
-                      at_risk_ratio: Decimal | float | str = Decimal("0.8")) -> SlaPolicy:
+def create_sla_policy(
+    *,
+    actor: Staff,
+    name: str,
+    calendar_id: int,
+    case_type: str = "",
+    priority: str = "",
+    first_response_minutes: int,
+    next_response_minutes: int,
+    resolution_minutes: int,
+    at_risk_ratio: Decimal | float | str = Decimal("0.8"),
+) -> SlaPolicy:
     require_role(actor, Role.MANAGER, "set service standards")
     errors: dict[str, list[str]] = {}
     if not (name or "").strip():
@@ -733,8 +971,11 @@ def create_sla_policy(*, actor: Staff, name: str, calendar_id: int, case_type: s
         _choice(case_type, CaseType, "case_type", errors)
     if priority:
         _choice(priority, Priority, "priority", errors)
-    for field, value in (("first_response_minutes", first_response_minutes),
-                         ("next_response_minutes", next_response_minutes), ("resolution_minutes", resolution_minutes)):
+    for field, value in (
+        ("first_response_minutes", first_response_minutes),
+        ("next_response_minutes", next_response_minutes),
+        ("resolution_minutes", resolution_minutes),
+    ):
         if not isinstance(value, int) or value <= 0:
             errors[field] = ["Give a whole number of business minutes above zero."]
     ratio = Decimal(str(at_risk_ratio))
@@ -743,21 +984,39 @@ def create_sla_policy(*, actor: Staff, name: str, calendar_id: int, case_type: s
     calendar = Calendar.objects.filter(id=calendar_id).first()
     if calendar is None:
         errors["calendar"] = [f"No calendar with id {calendar_id}."]
-    if errors:
+    if errors or calendar is None:
         raise InvalidInput(errors)
     policy = SlaPolicy.objects.create(
-        name=name.strip(), calendar=calendar, case_type=case_type, priority=priority,
-        first_response_minutes=first_response_minutes, next_response_minutes=next_response_minutes,
-        resolution_minutes=resolution_minutes, at_risk_ratio=ratio,
+        name=name.strip(),
+        calendar=calendar,
+        case_type=case_type,
+        priority=priority,
+        first_response_minutes=first_response_minutes,
+        next_response_minutes=next_response_minutes,
+        resolution_minutes=resolution_minutes,
+        at_risk_ratio=ratio,
     )
-    audit.record(actor=actor, action="sla_policy.created", subject_type="sla_policy", subject_id=policy.id,
-                 changes=sla.terms_of(policy))
+    audit.record(
+        actor=actor,
+        action="sla_policy.created",
+        subject_type="sla_policy",
+        subject_id=policy.id,
+        changes=sla.terms_of(policy),
+    )
     return policy
 
 
 @transaction.atomic
-def create_corrective_action(*, actor: Staff, title: str, owner: str, due_date: date, description: str = "",
-                             case_ids: list[int] | None = None, root_cause_id: int | None = None) -> CorrectiveAction:
+def create_corrective_action(
+    *,
+    actor: Staff,
+    title: str,
+    owner: str,
+    due_date: date,
+    description: str = "",
+    case_ids: list[int] | None = None,
+    root_cause_id: int | None = None,
+) -> CorrectiveAction:
     """Fixing the system behind complaints: an owner, a due date, the cases it answers."""
     require_role(actor, Role.LEAD, "plan corrective actions")
     errors: dict[str, list[str]] = {}
@@ -771,11 +1030,21 @@ def create_corrective_action(*, actor: Staff, title: str, owner: str, due_date: 
         errors["root_cause"] = [f"No root cause with id {root_cause_id}."]
     if errors:
         raise InvalidInput(errors)
-    action = CorrectiveAction.objects.create(title=title.strip(), description=description, owner=_active_staff(owner, "owner"),
-                                             due_date=due_date, root_cause=root)
+    action = CorrectiveAction.objects.create(
+        title=title.strip(),
+        description=description,
+        owner=_active_staff(owner, "owner"),
+        due_date=due_date,
+        root_cause=root,
+    )
     action.cases.set(cases)
-    audit.record(actor=actor, action="corrective_action.created", subject_type="corrective_action",
-                 subject_id=action.id, changes={"title": action.title, "owner": owner, "cases": [c.reference for c in cases]})
+    audit.record(
+        actor=actor,
+        action="corrective_action.created",
+        subject_type="corrective_action",
+        subject_id=action.id,
+        changes={"title": action.title, "owner": owner, "cases": [c.reference for c in cases]},
+    )
     if action.owner != actor:
         notify(recipients=[action.owner], kind="corrective_action.assigned", title=f"Fix the system: {action.title}")
     return action
@@ -795,23 +1064,37 @@ def set_corrective_action_status(*, actor: Staff, action_id: int, status: str) -
     action.status = status
     action.completed_at = timezone.now() if status == ActionStatus.DONE else None
     action.save()
-    audit.record(actor=actor, action="corrective_action.status", subject_type="corrective_action",
-                 subject_id=action.id, changes={"status": [before, status]})
+    audit.record(
+        actor=actor,
+        action="corrective_action.status",
+        subject_type="corrective_action",
+        subject_id=action.id,
+        changes={"status": [before, status]},
+    )
     return action
 
 
 @transaction.atomic
-def create_priority_rule(*, actor: Staff, conditions: dict[str, Any], priority: str, position: int = 100) -> PriorityRule:
+def create_priority_rule(
+    *, actor: Staff, conditions: dict[str, Any], priority: str, position: int = 100
+) -> PriorityRule:
     require_role(actor, Role.MANAGER, "set priority rules")
     errors: dict[str, list[str]] = {}
     _choice(priority, Priority, "priority", errors)
     if not conditions:
         errors["conditions"] = ["A rule needs at least one condition."]
-    if "words" in conditions and not (isinstance(conditions["words"], list) and all(isinstance(w, str) for w in conditions["words"])):
+    if "words" in conditions and not (
+        isinstance(conditions["words"], list) and all(isinstance(w, str) for w in conditions["words"])
+    ):
         errors["conditions"] = ["words is a list of words or phrases."]
     if errors:
         raise InvalidInput(errors)
     rule = PriorityRule.objects.create(conditions=conditions, priority=priority, position=position)
-    audit.record(actor=actor, action="priority_rule.created", subject_type="priority_rule", subject_id=rule.id,
-                 changes={"conditions": conditions, "priority": priority})
+    audit.record(
+        actor=actor,
+        action="priority_rule.created",
+        subject_type="priority_rule",
+        subject_id=rule.id,
+        changes={"conditions": conditions, "priority": priority},
+    )
     return rule

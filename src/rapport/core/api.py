@@ -101,8 +101,14 @@ def idempotent_create(request: HttpRequest, create: Callable[[], tuple[int, Any]
         status, body = create()
         return json_response(status, body)
     if len(key) > 255:
-        return problem(422, "Invalid input", "Idempotency-Key can have at most 255 characters.", errors={"Idempotency-Key": ["too long"]})
-    fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), request.body])).hexdigest()
+        return problem(
+            422,
+            "Invalid input",
+            "Idempotency-Key can have at most 255 characters.",
+            errors={"Idempotency-Key": ["too long"]},
+        )
+    request_line = f"{request.method} {request.path}".encode()
+    fingerprint = hashlib.sha256(request_line + b"\n" + request.body).hexdigest()
     staff = request.auth  # type: ignore[attr-defined]
     try:
         with transaction.atomic():

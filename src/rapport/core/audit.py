@@ -40,7 +40,7 @@ def record(
     *, actor: Model | None, action: str, subject_type: str, subject_id: int, changes: Mapping[str, Any] | None = None
 ) -> AuditEntry:
     return AuditEntry.objects.create(
-        actor=actor,
+        actor_id=actor.pk if actor is not None else None,
         at=timezone.now(),
         action=action,
         subject_type=subject_type,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import holidays as holiday_data
@@ -44,7 +45,7 @@ def parse_weekly_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, 
     week: dict[int, list[Interval]] = {}
     for day, intervals in raw.items():
         parsed = sorted(_parse_interval(day, pair) for pair in intervals)
-        for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
+        for (_, end), (start, _) in pairwise(parsed):
             if start < end:
                 raise InvalidInput(f"Opening hours on {day} overlap.", "weekly_hours")
         if parsed:
@@ -56,7 +57,7 @@ def parse_weekly_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, 
 
 def _parse_interval(day: str, pair: Sequence[str]) -> Interval:
     if len(pair) != 2:
-        raise InvalidInput(f"Each interval on {day} is [open, close], like [\"09:00\", \"17:00\"].", "weekly_hours")
+        raise InvalidInput(f'Each interval on {day} is [open, close], like ["09:00", "17:00"].', "weekly_hours")
     opens, closes = (_parse_time(day, value) for value in pair)
     if closes != time.max and closes <= opens:
         raise InvalidInput(f"On {day}, {pair[1]} is not after {pair[0]}.", "weekly_hours")
@@ -117,7 +118,9 @@ class BusinessCalendar:
         return int(moment.timestamp())
 
     def _compile(self, first: date, last: date) -> _Compiled:
-        closed = set(self.closed_dates) | holiday_dates(self.country, self.subdivision, range(first.year, last.year + 1))
+        closed = set(self.closed_dates) | holiday_dates(
+            self.country, self.subdivision, range(first.year, last.year + 1)
+        )
         starts: list[int] = []
         ends: list[int] = []
         day = first
@@ -153,7 +156,9 @@ class BusinessCalendar:
         """Vectorised: epoch seconds at which ``minutes`` of open time after each start are used."""
         return self.deadlines_in_seconds(starts, minutes.astype(np.int64) * 60)
 
-    def deadlines_in_seconds(self, starts: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    def deadlines_in_seconds(
+        self, starts: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
         if len(starts) == 0:
             return np.zeros(0, dtype=np.int64)
         lo = datetime.fromtimestamp(int(starts.min()), UTC)

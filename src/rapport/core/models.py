@@ -47,6 +47,9 @@ class IdempotencyRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["staff", "key"], name="idempotency_staff_key")]
 
+    def __str__(self) -> str:
+        return f"{self.key} ({self.staff_id})"
+
 
 class Calendar(models.Model):
     """A business calendar: weekly opening hours in a zone, public holidays and closed days.

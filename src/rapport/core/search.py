@@ -21,6 +21,7 @@ from django.db import connection, migrations
 from django.db.models import Q
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+_IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def normalise_words(text: str) -> list[str]:
@@ -38,11 +39,17 @@ def prefix_q(field: str, prefix: str) -> Q:
     return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper})
 
 
-def fulltext_ids(
-    table: str, columns: tuple[str, ...], text: str, *, limit: int, where: str = "", params: tuple[object, ...] = ()
-) -> list[int]:
+def _identifiers(table: str, columns: tuple[str, ...]) -> None:
+    # Table and column names are spliced into SQL: they come from code, and this makes sure.
+    for name in (table, *columns):
+        if not _IDENTIFIER_RE.fullmatch(name):
+            raise ValueError(f"not an SQL identifier: {name!r}")
+
+
+def fulltext_ids(table: str, columns: tuple[str, ...], text: str, *, limit: int) -> list[int]:
     """Ids of rows in ``table`` whose indexed text holds every word of ``text`` (the last as a
     prefix), newest id first. ``table`` must have been given ``fulltext_index_operations``."""
+    _identifiers(table, columns)
     words = normalise_words(text)[:8]
     if not words:
         return []
@@ -50,16 +57,16 @@ def fulltext_ids(
         if connection.vendor == "postgresql":
             query = " & ".join([*words[:-1], f"{words[-1]}:*"])
             cursor.execute(
-                f"SELECT id FROM {table} WHERE {_pg_vector(columns)} @@ to_tsquery('simple', %s) {where} "
-                f"ORDER BY id DESC LIMIT %s",
-                [query, *params, limit],
+                f"SELECT id FROM {table} WHERE {_pg_vector(columns)} @@ to_tsquery('simple', %s) "
+                "ORDER BY id DESC LIMIT %s",
+                [query, limit],
             )
         else:
             query = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
             cursor.execute(
                 f"SELECT t.id FROM {table}_fts f JOIN {table} t ON t.id = f.rowid "
-                f"WHERE {table}_fts MATCH %s {where} ORDER BY t.id DESC LIMIT %s",
-                [query, *params, limit],
+                f"WHERE {table}_fts MATCH %s ORDER BY t.id DESC LIMIT %s",
+                [query, limit],
             )
         return [row[0] for row in cursor.fetchall()]
 
@@ -71,6 +78,7 @@ def _pg_vector(columns: tuple[str, ...]) -> str:
 
 def fulltext_index_operations(table: str, columns: tuple[str, ...]) -> list[migrations.operations.base.Operation]:
     """Migration operations that build the full-text index for ``table`` on either vendor."""
+
     def forwards(apps: object, schema_editor: object) -> None:
         vendor = schema_editor.connection.vendor  # type: ignore[attr-defined]
         with schema_editor.connection.cursor() as cursor:  # type: ignore[attr-defined]
@@ -87,6 +95,7 @@ def fulltext_index_operations(table: str, columns: tuple[str, ...]) -> list[migr
 
 
 def _create_sql(vendor: str, table: str, columns: tuple[str, ...]) -> list[str]:
+    _identifiers(table, columns)
     if vendor == "postgresql":
         return [f"CREATE INDEX IF NOT EXISTS {table}_fulltext ON {table} USING gin ({_pg_vector(columns)})"]
     cols = ", ".join(columns)

@@ -17,6 +17,7 @@ from rapport.core.pagination import clamp_limit
 from rapport.customers import imports, queries, services
 from rapport.customers.imports import COLUMNS
 from rapport.customers.models import ContactPointKind, Customer, Interaction
+from rapport.people.api import staff_of
 from rapport.people.permissions import require_staff
 
 router = Router(tags=["customers"])
@@ -220,9 +221,13 @@ class CustomerListQuery(Schema):
 
 @router.get("/customers", response=CustomerPage, summary="List and filter customers (cursor pages)")
 def list_customers(request: HttpRequest, params: Query[CustomerListQuery]) -> dict[str, Any]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     filters = queries.CustomerFilters(
-        q=params.q, status=params.status, account_manager=params.account_manager, tag=params.tag, external_id=params.external_id
+        q=params.q,
+        status=params.status,
+        account_manager=params.account_manager,
+        tag=params.tag,
+        external_id=params.external_id,
     )
     page = queries.list_customers(filters, cursor=params.cursor, limit=_limit(params.limit))
     return {"items": [customer_out(c) for c in page.items], "next_cursor": page.next_cursor}
@@ -232,12 +237,14 @@ def list_customers(request: HttpRequest, params: Query[CustomerListQuery]) -> di
     "/customers",
     response={201: CustomerOut},
     summary="Create a customer",
-    description="Send an `Idempotency-Key` header to make retries safe. 409 when an email already belongs to a customer.",
+    description=(
+        "Send an `Idempotency-Key` header to make retries safe. 409 when an email already belongs to a customer."
+    ),
 )
 def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         data = services.CustomerInput(**payload.dict())
-        customer = services.create_customer(actor=request.auth, data=data)  # type: ignore[attr-defined]
+        customer = services.create_customer(actor=staff_of(request), data=data)
         return 201, CustomerOut.model_validate(customer_out(queries.get_customer(customer.id))).model_dump(mode="json")
 
     return idempotent_create(request, create)
@@ -245,7 +252,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
 
 @router.get("/customers/{int:customer_id}", response=CustomerOut, summary="One customer (with an ETag)")
 def get_customer(request: HttpRequest, customer_id: int) -> HttpResponse:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     return _with_etag(queries.get_customer(customer_id))
 
 
@@ -262,7 +269,7 @@ def patch_customer(request: HttpRequest, customer_id: int, payload: CustomerPatc
             given[clearable] = ""  # an explicit null clears the field
     data = services.CustomerInput(**given)
     services.update_customer(
-        actor=request.auth,  # type: ignore[attr-defined]
+        actor=staff_of(request),
         customer_id=customer_id,
         data=data,
         expected_version=_expected_version(request, customer_id),
@@ -272,14 +279,14 @@ def patch_customer(request: HttpRequest, customer_id: int, payload: CustomerPatc
 
 @router.post("/customers/{customer_id}/merge", response=CustomerOut, summary="Merge a duplicate into this customer")
 def merge_customer(request: HttpRequest, customer_id: int, payload: MergeIn) -> HttpResponse:
-    services.merge_customers(actor=request.auth, survivor_id=customer_id, duplicate_id=payload.duplicate_id)  # type: ignore[attr-defined]
+    services.merge_customers(actor=staff_of(request), survivor_id=customer_id, duplicate_id=payload.duplicate_id)
     return _with_etag(queries.get_customer(customer_id))
 
 
 @router.post("/customers/{customer_id}/interactions", response={201: InteractionOut}, summary="Log a contact")
 def log_interaction(request: HttpRequest, customer_id: int, payload: InteractionIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
-        interaction = services.log_interaction(actor=request.auth, customer_id=customer_id, **payload.dict())  # type: ignore[attr-defined]
+        interaction = services.log_interaction(actor=staff_of(request), customer_id=customer_id, **payload.dict())
         return 201, InteractionOut.model_validate(interaction_out(interaction)).model_dump(mode="json")
 
     return idempotent_create(request, create)
@@ -289,7 +296,7 @@ def log_interaction(request: HttpRequest, customer_id: int, payload: Interaction
 def customer_timeline(
     request: HttpRequest, customer_id: int, limit: int | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     customer = queries.get_customer(customer_id)
     page = queries.timeline(customer.merged_into_id or customer.id, cursor=cursor, limit=_limit(limit))
     return {"items": [interaction_out(i) for i in page.items], "next_cursor": page.next_cursor}
@@ -297,7 +304,7 @@ def customer_timeline(
 
 @router.get("/search", response=SearchOut, summary="Search customers and contacts")
 def search(request: HttpRequest, q: str, limit: int = 20) -> dict[str, Any]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     limit = clamp_limit(limit, 20, 100)
     return {
         "customers": [
@@ -349,7 +356,7 @@ class ImportReportOut(Schema):
 def import_customers_csv(request: HttpRequest, dry_run: bool = True) -> HttpResponse:
     if request.content_type != "text/csv":
         raise InvalidInput("Send the file with Content-Type: text/csv.", "Content-Type")
-    report = imports.import_customers(actor=request.auth, source=io.BytesIO(request.body), dry_run=dry_run)  # type: ignore[attr-defined]
+    report = imports.import_customers(actor=staff_of(request), source=io.BytesIO(request.body), dry_run=dry_run)
     body = {
         "dry_run": report.dry_run,
         "rows": report.rows,
@@ -357,14 +364,19 @@ def import_customers_csv(request: HttpRequest, dry_run: bool = True) -> HttpResp
         "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in report.errors],
     }
     if report.errors:
-        return problem(422, "Invalid input", f"{len(report.errors)} problem(s) in the file; nothing was imported.", **body)
+        return problem(
+            422, "Invalid input", f"{len(report.errors)} problem(s) in the file; nothing was imported.", **body
+        )
     return json_response(200 if dry_run else 201, body)
 
 
 @router.get(
     "/customers/export",
     summary="Export customers as CSV",
-    description="The same filters as the list (`q`, `status`, `account_manager`, `tag`); the CSV re-imports. Team leads and above.",
+    description=(
+        "The same filters as the list (`q`, `status`, `account_manager`, `tag`); the CSV re-imports. "
+        "Team leads and above."
+    ),
     response={200: str},
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )
@@ -372,7 +384,7 @@ def export_customers_csv(
     request: HttpRequest, q: str = "", status: str = "", account_manager: str = "", tag: str = ""
 ) -> StreamingHttpResponse:
     filters = queries.CustomerFilters(q=q, status=status, account_manager=account_manager, tag=tag)
-    lines = imports.export_customers(actor=request.auth, filters=filters)  # type: ignore[attr-defined]
+    lines = imports.export_customers(actor=staff_of(request), filters=filters)
     return csv_download(lines)
 
 

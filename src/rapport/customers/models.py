@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -152,6 +153,9 @@ class NameKey(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=100, db_index=True)  # PostgreSQL also gets a pattern-ops index
 
+    def __str__(self) -> str:
+        return self.key
+
 
 class InteractionQuerySet(models.QuerySet["Interaction"]):
     def for_customer(self, customer_id: int) -> InteractionQuerySet:
@@ -171,7 +175,9 @@ class Interaction(models.Model):
     occurred_at = models.DateTimeField()
     summary = models.CharField(max_length=300)
     body = models.TextField(blank=True, default="")
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     source_type = models.CharField(max_length=40, blank=True, default="")
     source_id = models.BigIntegerField(null=True, blank=True)

@@ -112,7 +112,9 @@ def _name_matches(words: list[str], limit: int) -> list[int]:
     # Scan the index for the longest word, then keep customers whose name has every word.
     anchor = max(words, key=len)
     candidates = list(
-        NameKey.objects.filter(prefix_q("key", anchor)).order_by("key").values_list("customer_id", flat=True)[: limit * 20]
+        NameKey.objects.filter(prefix_q("key", anchor))
+        .order_by("key")
+        .values_list("customer_id", flat=True)[: limit * 20]
     )
     others = [w for w in words if w != anchor]
     if not others or not candidates:
@@ -156,9 +158,7 @@ def recent_activity(*, staff_id: int | None = None, limit: int = 20) -> list[Int
 
 
 def my_customers(staff_id: int, limit: int = 50) -> list[Customer]:
-    return list(
-        with_details(Customer.objects.managed_by(staff_id)).order_by("name")[:limit]
-    )
+    return list(with_details(Customer.objects.managed_by(staff_id)).order_by("name")[:limit])
 
 
 def manager_choices() -> list[tuple[str, str]]:

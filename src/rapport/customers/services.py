@@ -80,7 +80,9 @@ def _collect(errors: dict[str, list[str]], name: str, fn: Callable[[], Any]) -> 
         return None
 
 
-def clean_customer_input(data: CustomerInput, *, creating: bool, managers: dict[str, Staff] | None = None) -> CleanCustomer:
+def clean_customer_input(
+    data: CustomerInput, *, creating: bool, managers: dict[str, Staff] | None = None
+) -> CleanCustomer:
     """Validate every given field at once and report all mistakes together, by field."""
     errors: dict[str, list[str]] = {}
     out = CleanCustomer()
@@ -93,7 +95,11 @@ def clean_customer_input(data: CustomerInput, *, creating: bool, managers: dict[
         v["status"] = _collect(errors, "status", lambda: validate_choice(data.status or "", CustomerStatus, "status"))
     if data.preferred_channel is not None:
         v["preferred_channel"] = (
-            _collect(errors, "preferred_channel", lambda: validate_choice(data.preferred_channel or "", Channel, "preferred_channel"))
+            _collect(
+                errors,
+                "preferred_channel",
+                lambda: validate_choice(data.preferred_channel or "", Channel, "preferred_channel"),
+            )
             if data.preferred_channel
             else ""
         )
@@ -122,18 +128,21 @@ def clean_customer_input(data: CustomerInput, *, creating: bool, managers: dict[
             errors, "account_manager", lambda: _resolve_manager(data.account_manager or "", managers)
         )
     if data.emails is not None:
-        out.emails = unique_in_order(
-            e for e in (_collect(errors, "emails", lambda raw=raw: normalise_email(raw)) for raw in data.emails) if e
-        )
+        out.emails = _clean_each(errors, "emails", data.emails, normalise_email)
     if data.phones is not None:
-        out.phones = unique_in_order(
-            p for p in (_collect(errors, "phones", lambda raw=raw: normalise_phone(raw)) for raw in data.phones) if p
-        )
+        out.phones = _clean_each(errors, "phones", data.phones, normalise_phone)
     if data.tags is not None:
         out.tags = _collect(errors, "tags", lambda: clean_tags(data.tags or []))
     if errors:
         raise InvalidInput(errors)
     return out
+
+
+def _clean_each(
+    errors: dict[str, list[str]], name: str, values: list[str], clean: Callable[[str], str]
+) -> list[str]:
+    cleaned = (_collect(errors, name, lambda raw=raw: clean(raw)) for raw in values)  # type: ignore[misc]
+    return unique_in_order(v for v in cleaned if v)
 
 
 def _resolve_manager(username: str, managers: dict[str, Staff] | None) -> Staff | None:
@@ -247,14 +256,20 @@ def create_customer(*, actor: Actor, data: CustomerInput) -> Customer:
     if clean.tags:
         customer.tags.set(tags_by_name(clean.tags).values())
     audit.record(
-        actor=actor, action="customer.created", subject_type="customer", subject_id=customer.id, changes=snapshot(customer)
+        actor=actor,
+        action="customer.created",
+        subject_type="customer",
+        subject_id=customer.id,
+        changes=snapshot(customer),
     )
     events.publish(CustomerCreated(customer_id=customer.id, at=customer.created_at))
     return customer
 
 
 @transaction.atomic
-def update_customer(*, actor: Actor, customer_id: int, data: CustomerInput, expected_version: int | None = None) -> Customer:
+def update_customer(
+    *, actor: Actor, customer_id: int, data: CustomerInput, expected_version: int | None = None
+) -> Customer:
     if actor is not None:
         require_staff(actor)
     customer = _locked_live_customer(customer_id)
@@ -284,7 +299,9 @@ def update_customer(*, actor: Actor, customer_id: int, data: CustomerInput, expe
         customer.tags.set(tags_by_name(clean.tags).values())
     changes = audit.diff(before, snapshot(customer))
     if changes:
-        audit.record(actor=actor, action="customer.updated", subject_type="customer", subject_id=customer.id, changes=changes)
+        audit.record(
+            actor=actor, action="customer.updated", subject_type="customer", subject_id=customer.id, changes=changes
+        )
         events.publish(CustomerUpdated(customer_id=customer.id, fields=tuple(changes), at=timezone.now()))
     return customer
 
@@ -385,7 +402,10 @@ def merge_customers(*, actor: Actor, survivor_id: int, duplicate_id: int) -> Cus
     if survivor_id == duplicate_id:
         raise InvalidInput("A customer cannot be merged into itself.", "duplicate_id")
     # Lock both rows in id order so two merges of the same pair cannot deadlock.
-    locked = {c.id: c for c in Customer.objects.select_for_update().filter(id__in=sorted([survivor_id, duplicate_id])).order_by("id")}
+    locked = {
+        c.id: c
+        for c in Customer.objects.select_for_update().filter(id__in=sorted([survivor_id, duplicate_id])).order_by("id")
+    }
     survivor, duplicate = locked.get(survivor_id), locked.get(duplicate_id)
     if survivor is None:
         raise NotFound(f"No customer with id {survivor_id}.")
@@ -393,7 +413,9 @@ def merge_customers(*, actor: Actor, survivor_id: int, duplicate_id: int) -> Cus
         raise InvalidInput(f"No customer with id {duplicate_id}.", "duplicate_id")
     for customer in (survivor, duplicate):
         if customer.merged_into_id is not None:
-            raise Conflict(f"{customer.reference} was already merged into another customer.", merged_into=customer.merged_into_id)
+            raise Conflict(
+                f"{customer.reference} was already merged into another customer.", merged_into=customer.merged_into_id
+            )
     before = snapshot(survivor)
     moved_contacts = Interaction.objects.filter(customer=duplicate).update(customer=survivor)
 
@@ -427,7 +449,9 @@ def merge_customers(*, actor: Actor, survivor_id: int, duplicate_id: int) -> Cus
         "duplicate_snapshot": snapshot(duplicate) | {"emails": [p.value for p in dup_points if p.kind == "email"]},
         **audit.diff(before, snapshot(survivor)),
     }
-    audit.record(actor=actor, action="customer.merged", subject_type="customer", subject_id=survivor.id, changes=changes)
+    audit.record(
+        actor=actor, action="customer.merged", subject_type="customer", subject_id=survivor.id, changes=changes
+    )
     audit.record(
         actor=actor,
         action="customer.merged_away",

@@ -73,7 +73,9 @@ def validate_language(value: str, field: str = "language") -> str:
     value = value.strip()
     # BCP 47-ish: 'en', 'pt-BR', 'zh-Hant'.
     parts = value.split("-")
-    if not (2 <= len(parts[0]) <= 3 and parts[0].isalpha() and all(p.isalnum() and 1 <= len(p) <= 8 for p in parts[1:])):
+    if not (
+        2 <= len(parts[0]) <= 3 and parts[0].isalpha() and all(p.isalnum() and 1 <= len(p) <= 8 for p in parts[1:])
+    ):
         raise InvalidInput(f"'{value}' is not a language code (for example en or pt-BR).", field)
     return parts[0].lower() + "".join("-" + p for p in parts[1:])
 

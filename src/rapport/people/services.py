@@ -21,7 +21,7 @@ from rapport.core.money import Money
 from rapport.people.models import ApiToken, Role, RoleAuthority, Staff, Team
 from rapport.people.permissions import require_role
 
-TOKEN_PREFIX = "rpt_"
+TOKEN_PREFIX = "rpt_"  # noqa: S105  (a visible prefix that marks Rapport tokens, not a secret)
 
 
 def _check_admin(actor: Staff | None, role: str | None = None) -> None:
@@ -105,7 +105,12 @@ def create_staff(
 
 @transaction.atomic
 def update_staff(
-    *, actor: Staff | None, staff_id: int, role: str | None = None, team: Team | None = None, is_active: bool | None = None
+    *,
+    actor: Staff | None,
+    staff_id: int,
+    role: str | None = None,
+    team: Team | None = None,
+    is_active: bool | None = None,
 ) -> Staff:
     _check_admin(actor, role)
     staff = Staff.objects.select_for_update().filter(id=staff_id).first()
@@ -125,7 +130,13 @@ def update_staff(
         staff.is_active = is_active
     staff.save()
     after = {"role": staff.role, "team": staff.team, "is_active": staff.is_active}
-    audit.record(actor=actor, action="staff.updated", subject_type="staff", subject_id=staff.id, changes=audit.diff(before, after))
+    audit.record(
+        actor=actor,
+        action="staff.updated",
+        subject_type="staff",
+        subject_id=staff.id,
+        changes=audit.diff(before, after),
+    )
     return staff
 
 
