@@ -731,7 +731,8 @@ def _granted(actor: Staff, compensation: Compensation, at: datetime) -> None:
     )
 
 
-def _decide(actor: Staff, compensation_id: int) -> Compensation:
+def _decide(actor: Staff, compensation_id: int, *, status: str, reason: str) -> Compensation:
+    """Settle a pending request: never one's own, only within the decider's authority."""
     require_staff(actor)
     compensation = Compensation.objects.select_for_update().select_related("case").filter(id=compensation_id).first()
     if compensation is None:
@@ -740,64 +741,43 @@ def _decide(actor: Staff, compensation_id: int) -> Compensation:
         raise Conflict(f"This request was already {compensation.get_status_display().lower()}.")
     if compensation.requested_by_id == actor.id:
         raise PermissionDenied("You cannot decide on your own compensation request.")
+    money = Money(compensation.amount or Decimal(0), compensation.currency)
+    if not _covers(actor, money):
+        raise PermissionDenied(f"{money} is above your authority; ask someone whose limit covers it.")
+    compensation.status, compensation.decided_by, compensation.decided_at = status, actor, timezone.now()
+    compensation.decision_reason = reason.strip()
+    compensation.save()
+    verdict = "approved" if status == CompensationStatus.GRANTED else "rejected"
+    notify(
+        recipients=[compensation.requested_by],
+        kind=f"compensation.{verdict}",
+        title=f"{money} {verdict} for {compensation.case.reference}" + (f": {reason}" if reason else ""),
+        link=_link(compensation.case),
+    )
+    audit.record(
+        actor=actor,
+        action=f"compensation.{verdict}",
+        subject_type="case",
+        subject_id=compensation.case_id,
+        changes={"compensation_id": compensation.id, "reason": compensation.decision_reason},
+    )
     return compensation
 
 
 @transaction.atomic
 def approve_compensation(*, actor: Staff, compensation_id: int, reason: str = "") -> Compensation:
-    compensation = _decide(actor, compensation_id)
-    money = Money(compensation.amount or Decimal(0), compensation.currency)
-    if not _covers(actor, money):
-        raise PermissionDenied(f"{money} is above your authority; ask someone whose limit covers it.")
-    now = timezone.now()
-    compensation.status, compensation.decided_by, compensation.decided_at = CompensationStatus.GRANTED, actor, now
-    compensation.decision_reason = reason.strip()
-    compensation.save()
-    _granted(actor, compensation, now)
-    notify(
-        recipients=[compensation.requested_by],
-        kind="compensation.approved",
-        title=f"{money} approved for {compensation.case.reference}",
-        link=_link(compensation.case),
-    )
-    audit.record(
-        actor=actor,
-        action="compensation.approved",
-        subject_type="case",
-        subject_id=compensation.case_id,
-        changes={"compensation_id": compensation.id},
-    )
+    compensation = _decide(actor, compensation_id, status=CompensationStatus.GRANTED, reason=reason)
+    _granted(actor, compensation, compensation.decided_at or timezone.now())
     return compensation
 
 
 @transaction.atomic
 def reject_compensation(*, actor: Staff, compensation_id: int, reason: str) -> Compensation:
-    compensation = _decide(actor, compensation_id)
-    money = Money(compensation.amount or Decimal(0), compensation.currency)
-    if not _covers(actor, money):
-        raise PermissionDenied(f"{money} is above your authority; ask someone whose limit covers it.")
     if not reason.strip():
         raise InvalidInput("Say why the request is rejected.", "reason")
-    now = timezone.now()
-    compensation.status, compensation.decided_by, compensation.decided_at = CompensationStatus.REJECTED, actor, now
-    compensation.decision_reason = reason.strip()
-    compensation.save()
-    _history(
-        compensation.case, "compensation_rejected", actor, {"compensation_id": compensation.id, "reason": reason}, now
-    )
-    notify(
-        recipients=[compensation.requested_by],
-        kind="compensation.rejected",
-        title=f"{money} rejected for {compensation.case.reference}: {reason}",
-        link=_link(compensation.case),
-    )
-    audit.record(
-        actor=actor,
-        action="compensation.rejected",
-        subject_type="case",
-        subject_id=compensation.case_id,
-        changes={"compensation_id": compensation.id, "reason": reason},
-    )
+    compensation = _decide(actor, compensation_id, status=CompensationStatus.REJECTED, reason=reason)
+    data = {"compensation_id": compensation.id, "reason": compensation.decision_reason}
+    _history(compensation.case, "compensation_rejected", actor, data, compensation.decided_at)
     return compensation
 
 
