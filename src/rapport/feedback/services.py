@@ -425,7 +425,7 @@ def _owner_for(customer: Customer | None, case_id: int | None) -> Staff | None:
 
 
 @transaction.atomic
-def answer(*, token: str, raw: Mapping[int, list[str]], quote_consent: bool = False, language: str = "en") -> Response:
+def answer(*, token: str, raw: Mapping[int, list[str]], quote_consent: bool = False) -> Response:
     """Record a respondent's answers. A single-use link is claimed by a conditional UPDATE, so
     of two submits at the same instant exactly one wins; the other gets LinkGone."""
     inv = open_invitation(token)
@@ -447,7 +447,7 @@ def answer(*, token: str, raw: Mapping[int, list[str]], quote_consent: bool = Fa
     response = _record(
         source=Source.SURVEY, kind=inv.version.survey.kind, survey=inv.version.survey, version=inv.version,
         invitation=inv, customer=inv.customer, case_id=inv.case_id, score=score, text=text, channel="web",
-        language=language, at=now,
+        language=inv.customer.language if inv.customer else "en", at=now,
     )
     for a in answers:
         a.response = response

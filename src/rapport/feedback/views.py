@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rapport.core.errors import InvalidInput, NotFound, PermissionDenied
 from rapport.customers.models import Customer
 from rapport.feedback import charts, queries, services
-from rapport.feedback.models import FollowUp, Invitation, Question, Response
+from rapport.feedback.models import FollowUp, Invitation, Response
 
 GONE = {
     "used": "This survey has already been answered. Thank you — your first answer is the one we keep.",
@@ -49,28 +49,34 @@ def _form_context(inv: Invitation, values: dict[int, list[str]], errors: dict[st
             "ask_quote": True, "error_count": len(errors)}
 
 
+def _raw_answers(request: HttpRequest) -> dict[int, list[str]]:
+    """Form fields are named q<question id>; the service checks them against the version."""
+    raw: dict[int, list[str]] = {}
+    for name in request.POST:
+        if name.startswith("q") and name[1:].isdigit():
+            raw[int(name[1:])] = request.POST.getlist(name)
+    return raw
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def answer(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the form and records nothing (mail scanners open links); POST answers."""
     try:
+        if request.method == "POST":
+            raw = _raw_answers(request)
+            try:
+                services.answer(token=token, raw=raw, quote_consent=request.POST.get("quote") == "yes")
+            except InvalidInput as exc:
+                inv = services.open_invitation(token)
+                return render(request, "feedback/answer.html", _form_context(inv, raw, exc.errors), status=422)
+            return render(request, "feedback/thanks.html", {})
         inv = services.open_invitation(token)
     except NotFound:
         return _not_found(request)
     except services.LinkGone as gone:
         return _gone(request, str(gone))
-    if request.method == "GET":
-        return render(request, "feedback/answer.html", _form_context(inv, {}, {}))
-    questions = list(Question.objects.filter(version_id=inv.version_id))
-    raw = {q.id: request.POST.getlist(f"q{q.id}") for q in questions}
-    try:
-        services.answer(token=token, raw=raw, quote_consent=request.POST.get("quote") == "yes",
-                        language=inv.customer.language if inv.customer else "en")
-    except InvalidInput as exc:
-        return render(request, "feedback/answer.html", _form_context(inv, raw, exc.errors), status=422)
-    except services.LinkGone as gone:
-        return _gone(request, str(gone))
-    return render(request, "feedback/thanks.html", {})
+    return render(request, "feedback/answer.html", _form_context(inv, {}, {}))
 
 
 @require_GET
