@@ -632,13 +632,21 @@ def update_case(*, actor: Staff, case_id: int, changes: dict[str, Any], expected
 # --- compensation ------------------------------------------------------------------
 
 
-def _covers(staff: Staff, money: Money) -> bool:
-    limit = authority_for(staff).max_compensation
+def _covers(staff: Staff, money: Money, limit: Money | None = None) -> bool:
+    limit = limit or authority_for(staff).max_compensation
     # Limits are set in one house currency; another currency is beyond anyone's authority but
     # an admin's, since there is no agreed rate to compare it with.
     if money.currency != limit.currency:
         return staff.role == Role.ADMIN
     return money.amount <= limit.amount
+
+
+def can_decide(staff: Staff, compensation: Compensation, limit: Money | None = None) -> bool:
+    """Whether ``staff`` may approve or reject this request (pages use it to hide buttons;
+    pass the staff member's ``limit`` when checking many requests)."""
+    if compensation.status != CompensationStatus.PENDING or compensation.requested_by_id == staff.id:
+        return False
+    return _covers(staff, Money(compensation.amount or Decimal(0), compensation.currency), limit)
 
 
 @transaction.atomic
@@ -711,7 +719,7 @@ def request_compensation(
 def _granted(actor: Staff, compensation: Compensation, at: datetime) -> None:
     case = compensation.case
     what = (
-        f"{compensation.get_kind_display()} of {Money(compensation.amount, compensation.currency)}"
+        f"{compensation.get_kind_display()} of {Money.of(compensation.amount, compensation.currency)}"
         if compensation.amount is not None
         else f"{compensation.get_kind_display()}: {compensation.description}"
     )

@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django import forms as django_forms
@@ -252,15 +251,6 @@ def money_text(compensation: Compensation) -> str:
     return str(Money.of(compensation.amount, compensation.currency))
 
 
-def may_decide(user: Staff, compensation: Compensation, limit_amount: Decimal, limit_currency: str) -> bool:
-    """Mirrors services' rule to hide buttons that would only be refused; the service decides."""
-    if compensation.status != CompensationStatus.PENDING or compensation.requested_by_id == user.id:
-        return False
-    if compensation.currency != limit_currency:
-        return user.role == Role.ADMIN
-    return (compensation.amount or Decimal(0)) <= limit_amount
-
-
 def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, Any]:
     user, now = request.user, timezone.now()
     staff, teams = staff_choices(), team_names()
@@ -278,8 +268,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         "conversation": CaseMessage.objects.filter(case=case).select_related("author"),
         "history": [history_row(e) for e in CaseEvent.objects.filter(case=case).select_related("actor")],
         "compensations": [
-            (c, may_decide(user, c, limit.max_compensation_amount, limit.max_compensation_currency), money_text(c))
-            for c in compensations
+            (c, services.can_decide(user, c, limit.max_compensation), money_text(c)) for c in compensations
         ],
         "totals": queries.compensation_totals([case.id]).get(case.id, {}),
         "limit": limit.max_compensation,
