@@ -39,7 +39,9 @@ def comments(n: int, seed: int = 7) -> list[str]:
         parts = []
         for _ in range(rng.randint(1, 4)):
             words = WORDS_GOOD if rng.random() < 0.55 else WORDS_BAD
-            parts.append(f"The {rng.choice(NOUNS)} was {rng.choice(['', 'really ', 'very ', 'not '])}{rng.choice(words)}")
+            parts.append(
+                f"The {rng.choice(NOUNS)} was {rng.choice(['', 'really ', 'very ', 'not '])}{rng.choice(words)}"
+            )
         out.append(". ".join(parts) + rng.choice([".", "!", "!!", " :(", " :)"]))
     return out
 
@@ -53,9 +55,14 @@ def bench_sentiment(n: int, clock: Clock) -> dict[str, Any]:
     labels = [sentiment.score(t) for t in texts]
     seconds = time.perf_counter() - start
     clock.say(f"sentiment: {n} comments in {seconds:.1f}s")
-    return {"comments": n, "seconds": round(seconds, 2), "per_second": round(n / seconds),
-            "negative_share": round(sum(1 for s in labels if s and s.label == "negative") / n, 3),
-            "mean_chars": round(sum(map(len, texts)) / n, 1), "target_seconds": 20}
+    return {
+        "comments": n,
+        "seconds": round(seconds, 2),
+        "per_second": round(n / seconds),
+        "negative_share": round(sum(1 for s in labels if s and s.label == "negative") / n, 3),
+        "mean_chars": round(sum(map(len, texts)) / n, 1),
+        "target_seconds": 20,
+    }
 
 
 def load_responses(total: int, clock: Clock) -> dict[str, Any]:
@@ -69,8 +76,10 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
     for i in range(50):
         s, _ = Staff.objects.get_or_create(username=f"bench-owner-{i}", defaults={"team": teams[i % 10]})
         owners.append((s.id, teams[i % 10].id))
-    surveys = [Survey.objects.get_or_create(name=f"Bench {k} {i}", kind=k)[0].id for i, k in
-               enumerate(["nps", "nps", "nps", "csat", "ces"])]
+    surveys = [
+        Survey.objects.get_or_create(name=f"Bench {k} {i}", kind=k)[0].id
+        for i, k in enumerate(["nps", "nps", "nps", "csat", "ces"])
+    ]
     Response.objects.all().delete()
     rng = random.Random(11)
     start_at = datetime(2025, 1, 1, tzinfo=UTC)
@@ -78,17 +87,27 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
     load_start = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
-        cols = "source, kind, survey_id, owner_id, team_id, channel, language, score, text, sentiment_label, keywords, answered_at"
+        cols = (
+            "source, kind, survey_id, owner_id, team_id, channel, language, score, text, sentiment_label, "
+            "keywords, answered_at"
+        )
         with cursor.copy(f"COPY feedback_response ({cols}) FROM STDIN") as copy:
             buffer: list[str] = []
             for i in range(total):
                 sidx = rng.randrange(5)
                 kind = ["nps", "nps", "nps", "csat", "ces"][sidx]
-                score = (rng.choices(range(11), nps_weights)[0] if kind == "nps"
-                         else rng.randint(1, 5) if kind == "csat" else rng.randint(1, 7))
+                score = (
+                    rng.choices(range(11), nps_weights)[0]
+                    if kind == "nps"
+                    else rng.randint(1, 5)
+                    if kind == "csat"
+                    else rng.randint(1, 7)
+                )
                 owner, team = owners[rng.randrange(50)]
                 at = start_at + timedelta(seconds=rng.randrange(365 * 86400))
-                buffer.append(f"survey\t{kind}\t{surveys[sidx]}\t{owner}\t{team}\tweb\ten\t{score}\t\t\t[]\t{at.isoformat()}\n")
+                buffer.append(
+                    f"survey\t{kind}\t{surveys[sidx]}\t{owner}\t{team}\tweb\ten\t{score}\t\t\t[]\t{at.isoformat()}\n"
+                )
                 if len(buffer) == 20000:
                     copy.write("".join(buffer))
                     buffer = []
@@ -106,8 +125,12 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
         cursor.execute("ANALYZE feedback_scoredaily")
     rebuild_s = time.perf_counter() - start
     clock.say(f"loaded {total} in {load_s:.0f}s; {rows} daily count rows rebuilt in {rebuild_s:.1f}s")
-    return {"responses": total, "load_seconds": round(load_s, 1), "score_daily_rows": rows,
-            "rebuild_seconds": round(rebuild_s, 1)}
+    return {
+        "responses": total,
+        "load_seconds": round(load_s, 1),
+        "score_daily_rows": rows,
+        "rebuild_seconds": round(rebuild_s, 1),
+    }
 
 
 def timed(fn: Any, repeats: int) -> dict[str, float]:
@@ -138,7 +161,8 @@ def bench_metrics(clock: Clock) -> dict[str, Any]:
             cursor.execute(
                 "SELECT date_trunc('month', answered_at), count(*), count(*) FILTER (WHERE score >= 9), "
                 "count(*) FILTER (WHERE score <= 6) FROM feedback_response WHERE kind = 'nps' "
-                "AND answered_at >= '2025-01-01' AND answered_at < '2026-01-01' GROUP BY 1")
+                "AND answered_at >= '2025-01-01' AND answered_at < '2026-01-01' GROUP BY 1"
+            )
             cursor.fetchall()
 
     out["raw_group_by_on_responses_for_comparison"] = timed(raw, 3)
@@ -156,16 +180,20 @@ def bench_answer_page(n: int, clock: Clock) -> dict[str, Any]:
     FeedbackSettings.objects.update_or_create(id=1, defaults={"quiet_days": 0})
     survey = Survey.objects.filter(kind="nps").order_by("id").first()
     lead = services.Staff.objects.filter(username="bench-lead").first() or services.Staff.objects.create_user(
-        "bench-lead", role="lead")
+        "bench-lead", role="lead"
+    )
     if survey is None or survey.current_version() is None:
         survey = services.create_survey(actor=lead, name="Bench answer page", kind="nps")
     customers = [Customer.objects.create(name=f"Bench respondent {i}", consent_email=True) for i in range(n)]
     from rapport.customers.models import ContactPoint
 
-    ContactPoint.objects.bulk_create(ContactPoint(customer=c, kind="email", value=f"bench-{c.id}@example.com")
-                                     for c in customers)
-    paths = [p for _, p in services.invite(actor=None, survey_id=survey.id,
-                                           customer_ids=[c.id for c in customers]).invitations]
+    ContactPoint.objects.bulk_create(
+        ContactPoint(customer=c, kind="email", value=f"bench-{c.id}@example.com") for c in customers
+    )
+    paths = [
+        p
+        for _, p in services.invite(actor=None, survey_id=survey.id, customer_ids=[c.id for c in customers]).invitations
+    ]
     version = survey.current_version()
     score_q, why_q = version.questions.order_by("position")[:2]
     client = Client()
@@ -173,18 +201,28 @@ def bench_answer_page(n: int, clock: Clock) -> dict[str, Any]:
     gets, posts = [], []
     for i, path in enumerate(paths):
         start = time.perf_counter()
-        assert client.get(path).status_code == 200
+        if client.get(path).status_code != 200:
+            raise SystemExit(f"GET {path} failed")
         gets.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
-        r = client.post(path, {f"q{score_q.id}": str(i % 11), f"q{why_q.id}": "The delivery was late but the agent was kind."})
-        assert r.status_code == 200, r.status_code
+        r = client.post(
+            path, {f"q{score_q.id}": str(i % 11), f"q{why_q.id}": "The delivery was late but the agent was kind."}
+        )
+        if r.status_code != 200:
+            raise SystemExit(f"POST {path} answered {r.status_code}")
         posts.append((time.perf_counter() - start) * 1000)
 
     def p95(xs: list[float]) -> float:
         return round(sorted(xs)[int(len(xs) * 0.95) - 1], 2)
 
-    out = {"links": n, "get_p95_ms": p95(gets), "get_median_ms": round(statistics.median(gets), 2),
-           "post_p95_ms": p95(posts), "post_median_ms": round(statistics.median(posts), 2), "target_p95_ms": 25}
+    out = {
+        "links": n,
+        "get_p95_ms": p95(gets),
+        "get_median_ms": round(statistics.median(gets), 2),
+        "post_p95_ms": p95(posts),
+        "post_median_ms": round(statistics.median(posts), 2),
+        "target_p95_ms": 25,
+    }
     clock.say(f"answer page: {out}")
     return out
 

@@ -20,8 +20,12 @@ pytestmark = [
 ]
 
 
-def test_detractor_answer_on_a_phone_is_followed_up_and_closed(live_server: Any, browser: Any, agent: Staff,
-                                                               lead: Staff) -> None:
+def test_detractor_answer_on_a_phone_is_followed_up_and_closed(
+    live_server: Any,
+    browser: Any,  # noqa: F811  (the fixture imported above)
+    agent: Staff,
+    lead: Staff,
+) -> None:
     from playwright.sync_api import expect
 
     base = live_server.url

@@ -14,10 +14,16 @@ from rapport.feedback.models import Survey
 from rapport.people.models import Staff
 
 
-def make_customer(name: str, manager: Staff | None, *, email: str | None = None, consent: bool = True,
-                  status: str = "active") -> Customer:
-    data = CustomerInput(name=name, status=status, emails=[email or f"{name.split()[0].lower()}@example.com"],
-                         consent={"email": consent}, account_manager=manager.username if manager else None)
+def make_customer(
+    name: str, manager: Staff | None, *, email: str | None = None, consent: bool = True, status: str = "active"
+) -> Customer:
+    data = CustomerInput(
+        name=name,
+        status=status,
+        emails=[email or f"{name.split()[0].lower()}@example.com"],
+        consent={"email": consent},
+        account_manager=manager.username if manager else None,
+    )
     return customers.create_customer(actor=None, data=data)
 
 

@@ -8,8 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from rapport.customers.models import Interaction
-from rapport.feedback import services
-from rapport.feedback import models
+from rapport.feedback import models, services
 from rapport.feedback.models import FollowUp, Invitation, Response, ScoreDaily
 from tests.feedback.conftest import form, invite_one
 
@@ -29,7 +28,12 @@ def test_detractor_answer_goes_on_the_timeline_and_opens_a_follow_up(customer, n
     page = Client().post(path, form(nps, 3, "Nobody called me back."))
     assert page.status_code == 200 and "Thank you" in page.text
     response = Response.objects.get()
-    assert (response.score, response.customer_id, response.owner_id, response.team_id) == (3, customer.id, agent.id, agent.team_id)
+    assert (response.score, response.customer_id, response.owner_id, response.team_id) == (
+        3,
+        customer.id,
+        agent.id,
+        agent.team_id,
+    )
     assert response.sentiment_label in ("negative", "neutral")
     entry = Interaction.objects.get(source_type="feedback.response")
     assert entry.customer_id == customer.id and entry.channel == "survey" and "Nobody called me back." in entry.body

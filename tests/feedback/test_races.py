@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from django.db import connection  # noqa: F401  (read by the skipif condition)
 from django.test import Client
@@ -25,7 +27,7 @@ def test_two_submits_at_once_keep_exactly_one_answer() -> None:
     customer = make_customer("Jane Doe", lead)
     path = invite_one(survey, customer)
     bodies = [form(survey, score, f"answer {score}") for score in (1, 9, 5, 10)]
-    results = at_once([lambda b=b: Client().post(path, b) for b in bodies])
+    results = at_once([partial(Client().post, path, b) for b in bodies])
     assert sorted(r.status_code for r in results) == [200, 410, 410, 410]
     (kept,) = Response.objects.all()
     winner = next(b for b, r in zip(bodies, results, strict=True) if r.status_code == 200)

@@ -12,12 +12,18 @@ from rapport.feedback.models import FeedbackSettings, Invitation, Survey
 from tests.feedback.conftest import make_customer
 
 
-def test_resolving_a_case_enqueues_csat_after_the_delay(lead, agent, customer, django_capture_on_commit_callbacks) -> None:
+def test_resolving_a_case_enqueues_csat_after_the_delay(
+    lead, agent, customer, django_capture_on_commit_callbacks
+) -> None:
     services.create_survey(actor=lead, name="After-case CSAT", kind="csat", trigger="after_case")
     FeedbackSettings.objects.update_or_create(id=1, defaults={"after_case_delay_hours": 2})
     with django_capture_on_commit_callbacks(execute=True):
-        case = cases.open_case(actor=agent, data=cases.CaseInput(customer_id=customer.id, type="request",
-                                                                 subject="Change my address", owner=agent.username))
+        case = cases.open_case(
+            actor=agent,
+            data=cases.CaseInput(
+                customer_id=customer.id, type="request", subject="Change my address", owner=agent.username
+            ),
+        )
     from dj_queue.models import Job  # the default backend keeps the job with its run_after
 
     ours = Job.objects.filter(task_path__endswith="send_after_case_survey")
@@ -38,8 +44,14 @@ def test_relationship_survey_invites_its_audience_once_per_cadence(lead, agent, 
     make_customer("Former Person", agent, status="former")
     make_customer("Other Manager", manager)
     make_customer("No Consent", agent, consent=False)
-    survey = services.create_survey(actor=lead, name="Quarterly NPS", kind="nps", trigger="relationship",
-                                    cadence_days=90, audience={"status": ["active"], "account_manager": agent.id})
+    survey = services.create_survey(
+        actor=lead,
+        name="Quarterly NPS",
+        kind="nps",
+        trigger="relationship",
+        cadence_days=90,
+        audience={"status": ["active"], "account_manager": agent.id},
+    )
     assert tasks.relationship_surveys.call() == 1
     assert list(Invitation.objects.values_list("customer_id", "purpose")) == [(mine.id, "relationship")]
     assert tasks.relationship_surveys.call() == 0  # not due again for 90 days

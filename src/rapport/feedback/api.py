@@ -65,8 +65,13 @@ def survey_out(survey: Survey) -> dict[str, Any]:
     version = survey.current_version()
     questions = list(version.questions.all()) if version else []
     return {
-        "id": survey.id, "name": survey.name, "kind": survey.kind, "trigger": survey.trigger,
-        "active": survey.active, "anonymous": survey.anonymous, "cadence_days": survey.cadence_days,
+        "id": survey.id,
+        "name": survey.name,
+        "kind": survey.kind,
+        "trigger": survey.trigger,
+        "active": survey.active,
+        "anonymous": survey.anonymous,
+        "cadence_days": survey.cadence_days,
         "version": version.number if version else None,
         "questions": [QuestionOut.from_orm(q).dict() for q in questions],
     }
@@ -83,8 +88,13 @@ def create_survey(request: HttpRequest, payload: SurveyIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         survey = services.create_survey(
             actor=request.auth,  # type: ignore[attr-defined]
-            name=payload.name, kind=payload.kind, trigger=payload.trigger, cadence_days=payload.cadence_days,
-            audience=payload.audience, anonymous=payload.anonymous, texts=payload.texts,
+            name=payload.name,
+            kind=payload.kind,
+            trigger=payload.trigger,
+            cadence_days=payload.cadence_days,
+            audience=payload.audience,
+            anonymous=payload.anonymous,
+            texts=payload.texts,
             questions=[services.QuestionInput(**q.dict()) for q in payload.questions],
         )
         return 201, SurveyOut.model_validate(survey_out(survey)).model_dump(mode="json")
@@ -113,16 +123,28 @@ class InviteOut(Schema):
     refused: list[RefusedOut]
 
 
-@router.post("/surveys/{survey_id}/invitations", response={201: InviteOut},
-             summary="Invite customers (consent and the quiet period apply) or make a public link")
+@router.post(
+    "/surveys/{survey_id}/invitations",
+    response={201: InviteOut},
+    summary="Invite customers (consent and the quiet period apply) or make a public link",
+)
 def invite(request: HttpRequest, survey_id: int, payload: InviteIn) -> Status:
-    result = services.invite(actor=request.auth, survey_id=survey_id,  # type: ignore[attr-defined]
-                             customer_ids=payload.customers, public=payload.public)
-    return Status(201, {
-        "invitations": [{"customer": inv.customer_id, "url": request.build_absolute_uri(path), "status": inv.status}
-                        for inv, path in result.invitations],
-        "refused": [{"customer": c, "reason": r} for c, r in result.refused],
-    })
+    result = services.invite(
+        actor=request.auth,  # type: ignore[attr-defined]
+        survey_id=survey_id,
+        customer_ids=payload.customers,
+        public=payload.public,
+    )
+    return Status(
+        201,
+        {
+            "invitations": [
+                {"customer": inv.customer_id, "url": request.build_absolute_uri(path), "status": inv.status}
+                for inv, path in result.invitations
+            ],
+            "refused": [{"customer": c, "reason": r} for c, r in result.refused],
+        },
+    )
 
 
 class ResponseOut(Schema):
@@ -157,10 +179,19 @@ class ResponseQuery(Schema):
 
 def response_out(r: Response) -> dict[str, Any]:
     return {
-        "id": r.id, "source": r.source, "kind": r.kind, "survey_id": r.survey_id,
-        "version": r.version.number if r.version else None, "customer_id": r.customer_id, "score": r.score,
-        "text": r.text, "sentiment": r.sentiment, "sentiment_label": r.sentiment_label, "keywords": r.keywords,
-        "channel": r.channel, "answered_at": r.answered_at,
+        "id": r.id,
+        "source": r.source,
+        "kind": r.kind,
+        "survey_id": r.survey_id,
+        "version": r.version.number if r.version else None,
+        "customer_id": r.customer_id,
+        "score": r.score,
+        "text": r.text,
+        "sentiment": r.sentiment,
+        "sentiment_label": r.sentiment_label,
+        "keywords": r.keywords,
+        "channel": r.channel,
+        "answered_at": r.answered_at,
     }
 
 
@@ -168,8 +199,9 @@ def response_out(r: Response) -> dict[str, Any]:
 def list_responses(request: HttpRequest, params: Query[ResponseQuery]) -> dict[str, Any]:
     require_staff(request.auth)  # type: ignore[attr-defined]
     limit = clamp_limit(params.limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
-    qs = queries.responses(survey_id=params.survey, customer_id=params.customer, date_from=params.date_from,
-                           date_to=params.date_to).select_related("version")
+    qs = queries.responses(
+        survey_id=params.survey, customer_id=params.customer, date_from=params.date_from, date_to=params.date_to
+    ).select_related("version")
     page = paginate_desc(qs, key="answered_at", cursor=params.cursor, limit=limit, parse_key=datetime.fromisoformat)
     return {"items": [response_out(r) for r in page.items], "next_cursor": page.next_cursor}
 
@@ -186,9 +218,15 @@ class FeedbackIn(Schema):
 @router.post("/feedback", response={201: ResponseOut}, summary="Capture unsolicited feedback (rating 1–5 optional)")
 def capture(request: HttpRequest, payload: FeedbackIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
-        r = services.record_feedback(actor=request.auth, customer_id=payload.customer, text=payload.text,  # type: ignore[attr-defined]
-                                     channel=payload.channel, rating=payload.rating,
-                                     quote_consent=payload.quote_consent, consent_how=payload.consent_how)
+        r = services.record_feedback(
+            actor=request.auth,  # type: ignore[attr-defined]
+            customer_id=payload.customer,
+            text=payload.text,
+            channel=payload.channel,
+            rating=payload.rating,
+            quote_consent=payload.quote_consent,
+            consent_how=payload.consent_how,
+        )
         return 201, ResponseOut.model_validate(response_out(r)).model_dump(mode="json")
 
     return idempotent_create(request, create)
@@ -222,17 +260,34 @@ class MetricQuery(Schema):
     group_by: str | None = None
 
 
-@router.get("/metrics/{name}", response=MetricOut,
-            summary="NPS, CSAT or CES with counts per band and a 95% interval (n < 30 flagged)")
+@router.get(
+    "/metrics/{name}",
+    response=MetricOut,
+    summary="NPS, CSAT or CES with counts per band and a 95% interval (n < 30 flagged)",
+)
 def metrics(request: HttpRequest, name: str, params: Query[MetricQuery]) -> dict[str, Any]:
     require_staff(request.auth)  # type: ignore[attr-defined]
     if name not in queries.METRICS:
         raise NotFound(f"No metric '{name}'; use nps, csat or ces.")
-    rows = queries.metric(name, survey_id=params.survey, date_from=params.date_from, date_to=params.date_to,
-                          group_by=params.group_by)
-    return {"metric": name, "group_by": params.group_by, "groups": [
-        {"key": r.key, "label": r.label, "n": r.n, "score": r.score, "interval": {"low": r.low, "high": r.high},
-         "bands": r.bands, "small_sample": r.small_sample} for r in rows]}
+    rows = queries.metric(
+        name, survey_id=params.survey, date_from=params.date_from, date_to=params.date_to, group_by=params.group_by
+    )
+    return {
+        "metric": name,
+        "group_by": params.group_by,
+        "groups": [
+            {
+                "key": r.key,
+                "label": r.label,
+                "n": r.n,
+                "score": r.score,
+                "interval": {"low": r.low, "high": r.high},
+                "bands": r.bands,
+                "small_sample": r.small_sample,
+            }
+            for r in rows
+        ],
+    }
 
 
 class FollowUpOut(Schema):
@@ -247,9 +302,16 @@ class FollowUpOut(Schema):
 
 
 def follow_up_out(f: FollowUp) -> dict[str, Any]:
-    return {"id": f.id, "customer": f.customer_id, "owner": f.owner.username if f.owner else None,
-            "due_at": f.due_at, "reason": f.reason, "response": f.response_id, "outcome": f.outcome,
-            "closed_at": f.closed_at}
+    return {
+        "id": f.id,
+        "customer": f.customer_id,
+        "owner": f.owner.username if f.owner else None,
+        "due_at": f.due_at,
+        "reason": f.reason,
+        "response": f.response_id,
+        "outcome": f.outcome,
+        "closed_at": f.closed_at,
+    }
 
 
 @router.get("/follow-ups", response=list[FollowUpOut], summary="Open closed-loop follow-ups, soonest due first")

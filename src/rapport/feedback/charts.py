@@ -16,7 +16,7 @@ def trend_svg(rows: Sequence[Result], *, percent: bool) -> SafeString:
     """Score per month with its 95% interval as a band; hollow dots mark small samples."""
     points = [r for r in rows if r.score is not None]
     if not points:
-        return mark_safe("")  # noqa: S308 - constant
+        return mark_safe("")
     low, high = (-100.0, 100.0) if percent else (1.0, 7.0)
     if percent and all((r.low or 0) >= 0 for r in points):
         low = 0.0
@@ -40,8 +40,12 @@ def trend_svg(rows: Sequence[Result], *, percent: bool) -> SafeString:
     ]
     for x, r in zip(xs, points, strict=True):
         fill = "#fff" if r.small_sample else "#2b6cb0"
-        parts.append(f'<circle cx="{x:.1f}" cy="{y(r.score or 0):.1f}" r="4" fill="{fill}" stroke="#2b6cb0">'
-                     f"<title>{escape(r.label)}: {r.score} (n={r.n})</title></circle>")
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle">{escape(str(r.key))}</text>')
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y(r.score or 0):.1f}" r="4" fill="{fill}" stroke="#2b6cb0">'
+            f"<title>{escape(r.label)}: {r.score} (n={r.n})</title></circle>"
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle">{escape(str(r.key))}</text>'
+        )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped labels only

@@ -36,6 +36,9 @@ class FeedbackSettings(models.Model):
     follow_up_hours = models.PositiveIntegerField(default=48)  # due time of a closed-loop follow-up
     invitation_days = models.PositiveIntegerField(default=30)  # a link expires after this
 
+    def __str__(self) -> str:
+        return f"Feedback settings (quiet period {self.quiet_days} days)"
+
     @classmethod
     def current(cls) -> FeedbackSettings:
         row, _ = cls.objects.get_or_create(id=1)
@@ -75,6 +78,9 @@ class SurveyVersion(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["survey", "number"], name="survey_version_once")]
 
+    def __str__(self) -> str:
+        return f"{self.survey_id} v{self.number}"
+
     def text(self, language: str, key: str) -> str:
         for lang in (language, "en", *self.texts):
             if key in self.texts.get(lang, {}):
@@ -102,6 +108,9 @@ class Question(models.Model):
 
     class Meta:
         ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.text("en")
 
     def text(self, language: str) -> str:
         return str(self.texts.get(language) or self.texts.get("en") or next(iter(self.texts.values()), ""))
@@ -146,6 +155,9 @@ class Invitation(models.Model):
     class Meta:
         indexes = [models.Index(fields=["customer", "-created_at"], name="invitation_customer_recent")]
 
+    def __str__(self) -> str:
+        return f"Invitation {self.id} ({self.status})"
+
 
 class Sentiment(models.TextChoices):
     POSITIVE = "positive", "Positive"
@@ -164,12 +176,18 @@ class Response(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.SURVEY)
     kind = models.CharField(max_length=12)  # the survey's kind (or "unsolicited"), copied for the metrics
     survey = models.ForeignKey(Survey, null=True, blank=True, on_delete=models.PROTECT, related_name="responses")
-    version = models.ForeignKey(SurveyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="responses")
-    invitation = models.ForeignKey(Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses")
+    version = models.ForeignKey(
+        SurveyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="responses"
+    )
+    invitation = models.ForeignKey(
+        Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
+    )
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Who answers for this customer (case owner, else account manager) and their team, at the time.
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=16, default="web")
     language = models.CharField(max_length=16, default="en")
@@ -179,7 +197,9 @@ class Response(models.Model):
     sentiment_label = models.CharField(max_length=8, choices=Sentiment.choices, blank=True, default="")
     keywords = models.JSONField(default=list, blank=True)
     interaction = models.ForeignKey(Interaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     answered_at = models.DateTimeField()
 
     class Meta:
@@ -189,6 +209,9 @@ class Response(models.Model):
             models.Index(fields=["customer", "-answered_at"], name="response_customer_recent"),
         ]
 
+    def __str__(self) -> str:
+        return f"Response {self.id} ({self.kind} {self.score})"
+
 
 class Answer(models.Model):
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
@@ -196,6 +219,9 @@ class Answer(models.Model):
     number = models.IntegerField(null=True, blank=True)
     text = models.TextField(blank=True, default="")
     choices = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Answer to {self.question_id}"
 
 
 class ScoreDaily(models.Model):
@@ -231,22 +257,32 @@ class ScoreDaily(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day}: {self.n}"
+
 
 class FollowUp(models.Model):
     """The closed loop: someone calls back an unhappy customer and records what came of it."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     response = models.ForeignKey(Response, null=True, blank=True, on_delete=models.SET_NULL, related_name="follow_ups")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reason = models.CharField(max_length=200)
     due_at = models.DateTimeField()
     outcome = models.TextField(blank=True, default="")
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["owner", "due_at"], condition=Q(closed_at__isnull=True), name="followup_open")]
+
+    def __str__(self) -> str:
+        return f"Follow-up {self.id}: {self.reason}"
 
 
 class TestimonialStatus(models.TextChoices):
@@ -256,16 +292,25 @@ class TestimonialStatus(models.TextChoices):
 
 
 class Testimonial(models.Model):
-    response = models.OneToOneField(Response, null=True, blank=True, on_delete=models.CASCADE, related_name="testimonial")
+    response = models.OneToOneField(
+        Response, null=True, blank=True, on_delete=models.CASCADE, related_name="testimonial"
+    )
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     quote = models.TextField()
     attribution = models.CharField(max_length=200, blank=True, default="")
     consent_at = models.DateTimeField()
     consent_how = models.CharField(max_length=200)  # "ticked 'you may quote me' on the survey", ...
     status = models.CharField(max_length=10, choices=TestimonialStatus.choices, default=TestimonialStatus.PENDING)
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     public = models.BooleanField(default=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.quote[:50]

@@ -61,7 +61,11 @@ def _ces(c: list[int], n: int, total: int, total_sq: int) -> tuple[float, float,
 
 
 def metric(
-    metric_name: str, *, survey_id: int | None = None, date_from: date | None = None, date_to: date | None = None,
+    metric_name: str,
+    *,
+    survey_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
     group_by: str | None = None,
 ) -> list[Result]:
     """NPS, CSAT or CES per group, from ScoreDaily (one row per day × survey × owner)."""
@@ -99,8 +103,18 @@ def metric(
             score, low, high, bands = _ces(c, n, int(r["t"]), int(r["tsq"]))
         g = r["g"]
         key_out = g.strftime("%Y-%m") if group_by == "month" else (g or None) if group_by else None
-        out.append(Result(key_out, labels.get(g, str(key_out or "All")), n, round(score, 2), round(low, 2),
-                          round(high, 2), bands, n < SMALL_SAMPLE))
+        out.append(
+            Result(
+                key_out,
+                labels.get(g, str(key_out or "All")),
+                n,
+                round(score, 2),
+                round(low, 2),
+                round(high, 2),
+                bands,
+                n < SMALL_SAMPLE,
+            )
+        )
     return out
 
 
@@ -118,8 +132,13 @@ def _labels(group_by: str | None, keys: list[Any]) -> dict[Any, str]:
     return {k: names.get(k, "None") for k in keys}
 
 
-def responses(*, survey_id: int | None = None, customer_id: int | None = None, date_from: date | None = None,
-              date_to: date | None = None) -> QuerySet[Response]:
+def responses(
+    *,
+    survey_id: int | None = None,
+    customer_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Response]:
     qs = Response.objects.all()
     if survey_id is not None:
         qs = qs.filter(survey_id=survey_id)
@@ -150,7 +169,9 @@ def open_follow_ups(*, owner_id: int | None = None) -> QuerySet[FollowUp]:
 
 
 def public_testimonials() -> list[Testimonial]:
-    return list(Testimonial.objects.filter(status=TestimonialStatus.APPROVED, public=True).order_by("-approved_at")[:100])
+    return list(
+        Testimonial.objects.filter(status=TestimonialStatus.APPROVED, public=True).order_by("-approved_at")[:100]
+    )
 
 
 def wins_wall() -> dict[str, dict[str, list[Testimonial]]]:
@@ -165,4 +186,8 @@ def wins_wall() -> dict[str, dict[str, list[Testimonial]]]:
 
 
 def pending_testimonials() -> list[Testimonial]:
-    return list(Testimonial.objects.filter(status=TestimonialStatus.PENDING).select_related("customer").order_by("created_at")[:100])
+    return list(
+        Testimonial.objects.filter(status=TestimonialStatus.PENDING)
+        .select_related("customer")
+        .order_by("created_at")[:100]
+    )

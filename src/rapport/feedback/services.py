@@ -113,8 +113,14 @@ def _write_version(survey: Survey, number: int, texts: dict[str, Any], questions
 def _write_questions(version: SurveyVersion, kind: str, questions: list[QuestionInput]) -> None:
     Question.objects.bulk_create(
         Question(
-            version=version, position=i, kind=q.kind, texts=q.texts, required=q.required,
-            scale_min=q.scale_min, scale_max=q.scale_max, choices=[str(c) for c in q.choices],
+            version=version,
+            position=i,
+            kind=q.kind,
+            texts=q.texts,
+            required=q.required,
+            scale_min=q.scale_min,
+            scale_max=q.scale_max,
+            choices=[str(c) for c in q.choices],
             is_score=(i == 0 and kind in SCALES),
         )
         for i, q in enumerate(questions)
@@ -151,12 +157,22 @@ def create_survey(
         raise InvalidInput(errors)
     cleaned = _clean_questions(kind, questions)
     survey = Survey.objects.create(
-        name=name, kind=kind, trigger=trigger, cadence_days=cadence_days, audience=audience or {},
-        anonymous=anonymous, created_by=actor,
+        name=name,
+        kind=kind,
+        trigger=trigger,
+        cadence_days=cadence_days,
+        audience=audience or {},
+        anonymous=anonymous,
+        created_by=actor,
     )
     _write_version(survey, 1, texts or {"en": {"title": name}}, cleaned)
-    audit.record(actor=actor, action="survey.created", subject_type="survey", subject_id=survey.id,
-                 changes={"name": name, "kind": kind})
+    audit.record(
+        actor=actor,
+        action="survey.created",
+        subject_type="survey",
+        subject_id=survey.id,
+        changes={"name": name, "kind": kind},
+    )
     return survey
 
 
@@ -182,8 +198,9 @@ def edit_survey(
     else:
         number = (current.number + 1) if current else 1
         version = _write_version(survey, number, texts, cleaned)
-    audit.record(actor=actor, action="survey.edited", subject_type="survey", subject_id=survey.id,
-                 changes={"version": number})
+    audit.record(
+        actor=actor, action="survey.edited", subject_type="survey", subject_id=survey.id, changes={"version": number}
+    )
     return version
 
 
@@ -202,9 +219,11 @@ def withdraw_survey(*, actor: Actor, survey_id: int) -> None:
 
 def token_for(salt: str) -> str:
     key = settings.SECRET_KEY.encode()
-    return base64.urlsafe_b64encode(
-        hmac.new(key, f"feedback-invitation:{salt}".encode(), hashlib.sha256).digest()
-    ).decode().rstrip("=")
+    return (
+        base64.urlsafe_b64encode(hmac.new(key, f"feedback-invitation:{salt}".encode(), hashlib.sha256).digest())
+        .decode()
+        .rstrip("=")
+    )
 
 
 def digest_of(token: str) -> str:
@@ -221,12 +240,24 @@ class InviteResult:
     refused: list[tuple[int, str]] = field(default_factory=list)  # (customer id, reason)
 
 
-def _new_invitation(version: SurveyVersion, purpose: str, actor: Actor, customer: Customer | None = None,
-                    case_id: int | None = None, days: int = 30) -> Invitation:
+def _new_invitation(
+    version: SurveyVersion,
+    purpose: str,
+    actor: Actor,
+    customer: Customer | None = None,
+    case_id: int | None = None,
+    days: int = 30,
+) -> Invitation:
     salt = secrets.token_hex(16)
     return Invitation.objects.create(
-        version=version, customer=customer, case_id=case_id, purpose=purpose, salt=salt,
-        token_digest=digest_of(token_for(salt)), expires_at=timezone.now() + timedelta(days=days), created_by=actor,
+        version=version,
+        customer=customer,
+        case_id=case_id,
+        purpose=purpose,
+        salt=salt,
+        token_digest=digest_of(token_for(salt)),
+        expires_at=timezone.now() + timedelta(days=days),
+        created_by=actor,
     )
 
 
@@ -238,7 +269,7 @@ def _refusal(customer: Customer, emails: dict[int, str], last: dict[int, datetim
     if customer.id not in emails:
         return "The customer has no usable email address."
     if customer.id in last:
-        return (f"Surveyed on {last[customer.id]:%Y-%m-%d}; the quiet period is {quiet_days} days.")
+        return f"Surveyed on {last[customer.id]:%Y-%m-%d}; the quiet period is {quiet_days} days."
     return None
 
 
@@ -283,11 +314,15 @@ def invite(
     if missing:
         raise InvalidInput(f"No customers with ids {', '.join(map(str, missing))}.", "customers")
     emails: dict[int, str] = {}
-    for cp in ContactPoint.objects.filter(customer_id__in=wanted, kind="email", bouncing=False).order_by("-is_primary", "id"):
+    for cp in ContactPoint.objects.filter(customer_id__in=wanted, kind="email", bouncing=False).order_by(
+        "-is_primary", "id"
+    ):
         emails.setdefault(cp.customer_id, cp.value)
     since = timezone.now() - timedelta(days=conf.quiet_days)
     last: dict[int, datetime] = {}
-    for cid, at in Invitation.objects.filter(customer_id__in=wanted, created_at__gte=since).values_list("customer_id", "created_at"):
+    for cid, at in Invitation.objects.filter(customer_id__in=wanted, created_at__gte=since).values_list(
+        "customer_id", "created_at"
+    ):
         last[cid] = max(at, last.get(cid, at))
     for cid in wanted:
         customer = customers[cid]
@@ -302,13 +337,23 @@ def invite(
         if delivery.deliver(delivery.Outgoing(inv.id, cid, emails[cid], customer.language, subject, path)):
             inv.status, inv.sent_at = InvitationStatus.SENT, timezone.now()
             inv.save(update_fields=["status", "sent_at"])
-            log_interaction(actor=None, customer_id=cid, channel="email", direction="out",
-                            summary=f"Survey sent: {survey.name}"[:300], source_type="feedback.invitation",
-                            source_id=inv.id)
+            log_interaction(
+                actor=None,
+                customer_id=cid,
+                channel="email",
+                direction="out",
+                summary=f"Survey sent: {survey.name}"[:300],
+                source_type="feedback.invitation",
+                source_id=inv.id,
+            )
         result.invitations.append((inv, path))
-    audit.record(actor=actor, action="survey.invited", subject_type="survey", subject_id=survey.id,
-                 changes={"invited": [i.customer_id for i, _ in result.invitations],
-                          "refused": [c for c, _ in result.refused]})
+    audit.record(
+        actor=actor,
+        action="survey.invited",
+        subject_type="survey",
+        subject_id=survey.id,
+        changes={"invited": [i.customer_id for i, _ in result.invitations], "refused": [c for c, _ in result.refused]},
+    )
     return result
 
 
@@ -366,10 +411,7 @@ def open_invitation(token: str) -> Invitation:
     """The invitation behind a link, for showing the form: reads only, records nothing."""
     if not token or len(token) > 64:
         raise NotFound()
-    inv = (
-        Invitation.objects.select_related("version__survey", "customer")
-        .filter(token_digest=digest_of(token)).first()
-    )
+    inv = Invitation.objects.select_related("version__survey", "customer").filter(token_digest=digest_of(token)).first()
     if inv is None or not hmac.compare_digest(inv.token_digest, digest_of(token)):
         raise NotFound()
     if inv.version.deleted_at or not inv.version.survey.active:
@@ -381,7 +423,9 @@ def open_invitation(token: str) -> Invitation:
     return inv
 
 
-def _parse_answers(questions: list[Question], raw: Mapping[int, list[str]]) -> tuple[list[Answer], dict[str, list[str]]]:
+def _parse_answers(
+    questions: list[Question], raw: Mapping[int, list[str]]
+) -> tuple[list[Answer], dict[str, list[str]]]:
     answers: list[Answer] = []
     errors: dict[str, list[str]] = {}
     for q in questions:
@@ -445,9 +489,18 @@ def answer(*, token: str, raw: Mapping[int, list[str]], quote_consent: bool = Fa
         score = next((a.number for a in answers if a.number is not None), None)
     text = "\n\n".join(a.text for a in answers if a.text)
     response = _record(
-        source=Source.SURVEY, kind=inv.version.survey.kind, survey=inv.version.survey, version=inv.version,
-        invitation=inv, customer=inv.customer, case_id=inv.case_id, score=score, text=text, channel="web",
-        language=inv.customer.language if inv.customer else "en", at=now,
+        source=Source.SURVEY,
+        kind=inv.version.survey.kind,
+        survey=inv.version.survey,
+        version=inv.version,
+        invitation=inv,
+        customer=inv.customer,
+        case_id=inv.case_id,
+        score=score,
+        text=text,
+        channel="web",
+        language=inv.customer.language if inv.customer else "en",
+        at=now,
     )
     for a in answers:
         a.response = response
@@ -456,26 +509,59 @@ def answer(*, token: str, raw: Mapping[int, list[str]], quote_consent: bool = Fa
     return response
 
 
-def _record(*, source: str, kind: str, survey: Survey | None, version: SurveyVersion | None,
-            invitation: Invitation | None, customer: Customer | None, case_id: int | None, score: int | None,
-            text: str, channel: str, language: str, at: datetime, captured_by: Actor = None,
-            interaction: Interaction | None = None) -> Response:
+def _record(
+    *,
+    source: str,
+    kind: str,
+    survey: Survey | None,
+    version: SurveyVersion | None,
+    invitation: Invitation | None,
+    customer: Customer | None,
+    case_id: int | None,
+    score: int | None,
+    text: str,
+    channel: str,
+    language: str,
+    at: datetime,
+    captured_by: Actor = None,
+    interaction: Interaction | None = None,
+) -> Response:
     owner = _owner_for(customer, case_id)
     scored = sentiment.score(text)
     response = Response.objects.create(
-        source=source, kind=kind, survey=survey, version=version, invitation=invitation, customer=customer,
-        case_id=case_id, owner=owner, team_id=owner.team_id if owner else None, channel=channel,
-        language=language, score=score, text=text, sentiment=scored.score if scored else None,
-        sentiment_label=scored.label if scored else "", keywords=scored.keywords if scored else [],
-        answered_at=at, captured_by=captured_by, interaction=interaction,
+        source=source,
+        kind=kind,
+        survey=survey,
+        version=version,
+        invitation=invitation,
+        customer=customer,
+        case_id=case_id,
+        owner=owner,
+        team_id=owner.team_id if owner else None,
+        channel=channel,
+        language=language,
+        score=score,
+        text=text,
+        sentiment=scored.score if scored else None,
+        sentiment_label=scored.label if scored else "",
+        keywords=scored.keywords if scored else [],
+        answered_at=at,
+        captured_by=captured_by,
+        interaction=interaction,
     )
     if customer is not None and interaction is None:
         label = survey.name if survey else "Feedback"
         summary = f"{label}: {score}" if score is not None else f"{label} received"
         entry = log_interaction(
-            actor=None, customer_id=customer.id, channel="survey" if source == Source.SURVEY else channel,
-            direction="in", summary=summary[:300], body=text, occurred_at=at,
-            source_type="feedback.response", source_id=response.id,
+            actor=None,
+            customer_id=customer.id,
+            channel="survey" if source == Source.SURVEY else channel,
+            direction="in",
+            summary=summary[:300],
+            body=text,
+            occurred_at=at,
+            source_type="feedback.response",
+            source_id=response.id,
         )
         Response.objects.filter(id=response.id).update(interaction=entry)
         response.interaction = entry
@@ -500,8 +586,18 @@ def _count_score(response: Response) -> None:
     ones = ", ".join("1" if i == score else "0" for i in range(11))
     sql = COUNT_SQL.format(table=ScoreDaily._meta.db_table, ones=ones, col=f"c{score}")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [response.answered_at.date(), response.kind, response.survey_id or 0,
-                             response.owner_id or 0, response.team_id or 0, score, score * score])
+        cursor.execute(
+            sql,
+            [
+                response.answered_at.date(),
+                response.kind,
+                response.survey_id or 0,
+                response.owner_id or 0,
+                response.team_id or 0,
+                score,
+                score * score,
+            ],
+        )
 
 
 def follow_up_reason(response: Response) -> str | None:
@@ -527,18 +623,28 @@ def _after_response(response: Response, quote_consent: bool, consent_how: str) -
     reason = follow_up_reason(response)
     if reason and response.customer_id:
         due = response.answered_at + timedelta(hours=FeedbackSettings.current().follow_up_hours)
-        fu = FollowUp.objects.create(customer_id=response.customer_id, response=response,
-                                     owner_id=response.owner_id, reason=reason, due_at=due)
-        audit.record(actor=None, action="follow_up.opened", subject_type="follow_up", subject_id=fu.id,
-                     changes={"reason": reason})
+        fu = FollowUp.objects.create(
+            customer_id=response.customer_id, response=response, owner_id=response.owner_id, reason=reason, due_at=due
+        )
+        audit.record(
+            actor=None,
+            action="follow_up.opened",
+            subject_type="follow_up",
+            subject_id=fu.id,
+            changes={"reason": reason},
+        )
         events.publish(FollowUpOpened(fu.id, fu.customer_id, fu.owner_id, due))
     elif quote_consent and response.text.strip() and is_praise(response):
         customer = response.customer
         anonymous = response.survey is not None and response.survey.anonymous
         Testimonial.objects.create(
-            response=response, customer=customer, quote=response.text.strip(),
+            response=response,
+            customer=customer,
+            quote=response.text.strip(),
             attribution="" if anonymous or customer is None else customer.name,
-            consent_at=response.answered_at, consent_how=consent_how, owner_id=response.owner_id,
+            consent_at=response.answered_at,
+            consent_how=consent_how,
+            owner_id=response.owner_id,
             team_id=response.team_id,
         )
 
@@ -582,15 +688,39 @@ def record_feedback(
     return _unsolicited(staff, customer, text, channel, rating, quote_consent, consent_how, None)
 
 
-def _unsolicited(staff: Staff, customer: Customer, text: str, channel: str, rating: int | None,
-                 quote_consent: bool, consent_how: str, interaction: Interaction | None) -> Response:
+def _unsolicited(
+    staff: Staff,
+    customer: Customer,
+    text: str,
+    channel: str,
+    rating: int | None,
+    quote_consent: bool,
+    consent_how: str,
+    interaction: Interaction | None,
+) -> Response:
     response = _record(
-        source=Source.UNSOLICITED, kind="unsolicited", survey=None, version=None, invitation=None,
-        customer=customer, case_id=None, score=rating, text=text, channel=channel, language=customer.language,
-        at=timezone.now(), captured_by=staff, interaction=interaction,
+        source=Source.UNSOLICITED,
+        kind="unsolicited",
+        survey=None,
+        version=None,
+        invitation=None,
+        customer=customer,
+        case_id=None,
+        score=rating,
+        text=text,
+        channel=channel,
+        language=customer.language,
+        at=timezone.now(),
+        captured_by=staff,
+        interaction=interaction,
     )
-    audit.record(actor=staff, action="feedback.captured", subject_type="response", subject_id=response.id,
-                 changes={"customer": customer.id, "channel": channel})
+    audit.record(
+        actor=staff,
+        action="feedback.captured",
+        subject_type="response",
+        subject_id=response.id,
+        changes={"customer": customer.id, "channel": channel},
+    )
     _after_response(response, quote_consent, consent_how)
     return response
 
@@ -625,11 +755,19 @@ def close_follow_up(*, actor: Actor, follow_up_id: int, outcome: str) -> FollowU
         raise InvalidInput("This follow-up is already closed.", "outcome")
     fu.outcome, fu.closed_at, fu.closed_by = outcome, timezone.now(), staff
     fu.save(update_fields=["outcome", "closed_at", "closed_by"])
-    log_interaction(actor=staff, customer_id=fu.customer_id, channel="other", direction="out",
-                    summary=f"Feedback follow-up closed: {fu.reason}"[:300], body=outcome,
-                    source_type="feedback.follow_up", source_id=fu.id)
-    audit.record(actor=staff, action="follow_up.closed", subject_type="follow_up", subject_id=fu.id,
-                 changes={"outcome": outcome})
+    log_interaction(
+        actor=staff,
+        customer_id=fu.customer_id,
+        channel="other",
+        direction="out",
+        summary=f"Feedback follow-up closed: {fu.reason}"[:300],
+        body=outcome,
+        source_type="feedback.follow_up",
+        source_id=fu.id,
+    )
+    audit.record(
+        actor=staff, action="follow_up.closed", subject_type="follow_up", subject_id=fu.id, changes={"outcome": outcome}
+    )
     return fu
 
 
@@ -663,12 +801,7 @@ def rebuild_score_counts() -> int:
     )
     with transaction.atomic():
         ScoreDaily.objects.all().delete()
-        objs = (
-            ScoreDaily(day=r["day"], kind=r["kind"], survey_key=r["survey_id"] or 0, owner_key=r["owner_id"] or 0,
-                       team_key=r["team_id"] or 0, n=r["nn"], total=r["t"], total_sq=r["tsq"],
-                       **{c: r[c] for c in counts})
-            for r in rows.iterator(chunk_size=5000)
-        )
+        objs = (_daily_row(r) for r in rows.iterator(chunk_size=5000))
         written = 0
         batch: list[ScoreDaily] = []
         for obj in objs:
@@ -678,3 +811,11 @@ def rebuild_score_counts() -> int:
                 batch = []
         written += len(ScoreDaily.objects.bulk_create(batch))
     return written
+
+
+def _daily_row(r: Mapping[str, Any]) -> ScoreDaily:
+    keys = {"survey_key": r["survey_id"] or 0, "owner_key": r["owner_id"] or 0, "team_key": r["team_id"] or 0}
+    counts = {f"c{i}": int(r[f"c{i}"]) for i in range(11)}
+    return ScoreDaily(
+        day=r["day"], kind=r["kind"], n=int(r["nn"]), total=int(r["t"]), total_sq=int(r["tsq"]), **keys, **counts
+    )

@@ -42,11 +42,24 @@ def _form_context(inv: Invitation, values: dict[int, list[str]], errors: dict[st
     for q in inv.version.questions.all():
         chosen = values.get(q.id, [])
         options: list[Any] = list(range(q.scale_min or 0, (q.scale_max or 0) + 1)) if q.kind == "rating" else q.choices
-        questions.append({"q": q, "text": q.text(lang), "name": f"q{q.id}", "chosen": [str(c) for c in chosen],
-                          "options": [str(o) for o in options], "errors": errors.get(f"q{q.id}", [])})
-    return {"title": inv.version.text(lang, "title") or inv.version.survey.name,
-            "intro": inv.version.text(lang, "intro"), "questions": questions, "lang": lang,
-            "ask_quote": True, "error_count": len(errors)}
+        questions.append(
+            {
+                "q": q,
+                "text": q.text(lang),
+                "name": f"q{q.id}",
+                "chosen": [str(c) for c in chosen],
+                "options": [str(o) for o in options],
+                "errors": errors.get(f"q{q.id}", []),
+            }
+        )
+    return {
+        "title": inv.version.text(lang, "title") or inv.version.survey.name,
+        "intro": inv.version.text(lang, "intro"),
+        "questions": questions,
+        "lang": lang,
+        "ask_quote": True,
+        "error_count": len(errors),
+    }
 
 
 def _raw_answers(request: HttpRequest) -> dict[int, list[str]]:
@@ -106,9 +119,13 @@ def results(request: HttpRequest) -> HttpResponse:
     start, end = _dates(request)
     by_month = queries.metric(metric, date_from=start, date_to=end, group_by="month")
     context = {
-        "metric": metric, "metrics": queries.METRICS, "start": start, "end": end,
+        "metric": metric,
+        "metrics": queries.METRICS,
+        "start": start,
+        "end": end,
         "overall": queries.metric(metric, date_from=start, date_to=end),
-        "by_month": by_month, "by_team": queries.metric(metric, date_from=start, date_to=end, group_by="team"),
+        "by_month": by_month,
+        "by_team": queries.metric(metric, date_from=start, date_to=end, group_by="team"),
         "by_owner": queries.metric(metric, date_from=start, date_to=end, group_by="owner"),
         "by_survey": queries.metric(metric, date_from=start, date_to=end, group_by="survey"),
         "chart": charts.trend_svg(by_month, percent=metric != "ces"),
@@ -121,7 +138,8 @@ def _act(request: HttpRequest, action: Callable[[], Any], ok: str, back: str) ->
     try:
         action()
     except (InvalidInput, NotFound, PermissionDenied) as exc:
-        messages.error(request, "; ".join(sum(exc.errors.values(), [])) if isinstance(exc, InvalidInput) else str(exc))
+        text = "; ".join(m for ms in exc.errors.values() for m in ms) if isinstance(exc, InvalidInput) else str(exc)
+        messages.error(request, text)
     else:
         messages.success(request, ok)
     return redirect(back)
@@ -138,25 +156,41 @@ def follow_ups(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def close_follow_up(request: HttpRequest, follow_up_id: int) -> HttpResponse:
-    return _act(request, lambda: services.close_follow_up(actor=request.user, follow_up_id=follow_up_id,  # type: ignore[arg-type]
-                                                          outcome=request.POST.get("outcome", "")),
-                "Outcome recorded; the loop is closed.", "feedback-follow-ups")
+    return _act(
+        request,
+        lambda: services.close_follow_up(
+            actor=request.user,  # type: ignore[arg-type]
+            follow_up_id=follow_up_id,
+            outcome=request.POST.get("outcome", ""),
+        ),
+        "Outcome recorded; the loop is closed.",
+        "feedback-follow-ups",
+    )
 
 
 @login_required
 @require_GET
 def wins(request: HttpRequest) -> HttpResponse:
-    return render(request, "feedback/wins.html",
-                  {"wall": queries.wins_wall(), "pending": queries.pending_testimonials()})
+    return render(
+        request, "feedback/wins.html", {"wall": queries.wins_wall(), "pending": queries.pending_testimonials()}
+    )
 
 
 @login_required
 @require_POST
 def decide(request: HttpRequest, testimonial_id: int) -> HttpResponse:
     approve = request.POST.get("verdict") == "approve"
-    return _act(request, lambda: services.decide_testimonial(actor=request.user, testimonial_id=testimonial_id,  # type: ignore[arg-type]
-                                                             approve=approve, public=request.POST.get("public") == "yes"),
-                "Testimonial approved." if approve else "Testimonial rejected.", "feedback-wins")
+    return _act(
+        request,
+        lambda: services.decide_testimonial(
+            actor=request.user,  # type: ignore[arg-type]
+            testimonial_id=testimonial_id,
+            approve=approve,
+            public=request.POST.get("public") == "yes",
+        ),
+        "Testimonial approved." if approve else "Testimonial rejected.",
+        "feedback-wins",
+    )
 
 
 @login_required
@@ -166,8 +200,12 @@ def capture(request: HttpRequest, interaction_id: int) -> HttpResponse:
     back = request.POST.get("next") or "feedback-results"
     if not back.startswith("/") or back.startswith("//"):
         back = "feedback-results"
-    return _act(request, lambda: services.capture_interaction(actor=request.user, interaction_id=interaction_id),  # type: ignore[arg-type]
-                "Captured as feedback.", back)
+    return _act(
+        request,
+        lambda: services.capture_interaction(actor=request.user, interaction_id=interaction_id),  # type: ignore[arg-type]
+        "Captured as feedback.",
+        back,
+    )
 
 
 def customer_panel(request: HttpRequest, customer: Customer) -> str:
@@ -175,8 +213,19 @@ def customer_panel(request: HttpRequest, customer: Customer) -> str:
     of recent timeline entries (three queries)."""
     responses = list(Response.objects.filter(customer=customer).select_related("survey").order_by("-answered_at")[:5])
     open_loops = list(FollowUp.objects.filter(customer=customer, closed_at__isnull=True).order_by("due_at")[:5])
-    captured = set(Response.objects.filter(customer=customer, interaction__isnull=False).values_list("interaction_id", flat=True))
-    recent = [i for i in customer.interactions.exclude(channel="survey").order_by("-occurred_at")[:5] if i.id not in captured]
-    return render_to_string("feedback/_customer_panel.html", {
-        "customer": customer, "responses": responses, "open_loops": open_loops, "recent": recent,
-    }, request=request)
+    captured = set(
+        Response.objects.filter(customer=customer, interaction__isnull=False).values_list("interaction_id", flat=True)
+    )
+    recent = [
+        i for i in customer.interactions.exclude(channel="survey").order_by("-occurred_at")[:5] if i.id not in captured
+    ]
+    return render_to_string(
+        "feedback/_customer_panel.html",
+        {
+            "customer": customer,
+            "responses": responses,
+            "open_loops": open_loops,
+            "recent": recent,
+        },
+        request=request,
+    )
