@@ -216,6 +216,7 @@ def main() -> None:
     setup_django(args.db)
     from django.core.management import call_command
 
+    call_command("migrate", verbosity=0)  # tables added since the data was generated
     call_command("collectstatic", interactive=False, verbosity=0)  # the pages need the manifest
     token, session = credentials()
     paths = samples(2000)
