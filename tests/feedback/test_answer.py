@@ -135,3 +135,14 @@ def test_public_link_takes_many_anonymous_answers(nps, lead) -> None:
     assert Client().post(path, form(nps, 4, "meh")).status_code == 200
     assert Response.objects.filter(customer__isnull=True).count() == 2
     assert not FollowUp.objects.exists()  # nobody to call back
+
+
+def test_merging_customers_moves_their_feedback(customer, nps, agent, lead) -> None:
+    from rapport.customers.services import merge_customers
+    from tests.feedback.conftest import make_customer
+
+    dup = make_customer("Jane D", agent, email="jane.d@example.com")
+    Client().post(invite_one(nps, dup), form(nps, 2, "Late again."))
+    merge_customers(actor=lead, survivor_id=customer.id, duplicate_id=dup.id)
+    assert Response.objects.get().customer_id == customer.id
+    assert FollowUp.objects.get().customer_id == customer.id

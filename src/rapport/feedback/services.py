@@ -819,3 +819,9 @@ def _daily_row(r: Mapping[str, Any]) -> ScoreDaily:
     return ScoreDaily(
         day=r["day"], kind=r["kind"], n=int(r["nn"]), total=int(r["t"]), total_sq=int(r["tsq"]), **keys, **counts
     )
+
+
+def move_feedback_on_merge(survivor_id: int, duplicate_id: int) -> None:
+    """Runs inside the customers merge transaction: the duplicate's feedback follows it."""
+    for model in (Invitation, Response, FollowUp, Testimonial):
+        model.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
