@@ -136,21 +136,23 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
     }
 
 
-def fresh_database(db: str) -> None:
+def fresh_database(name: str) -> None:
+    """Point Django at a new, empty database (dropping a leftover one of the same name)."""
     from django.core.management import call_command
     from django.db import connection
 
     from rapport.people.models import Staff
 
     connection.close()
-    ensure_database(db, fresh=True)
+    ensure_database(name, fresh=True)
+    connection.settings_dict["NAME"] = name
     call_command("migrate", verbosity=0)
     Staff.objects.bulk_create(Staff(username=f"staff{i:03d}") for i in range(1, 51))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", default="rapport_bench_import")
+    parser.add_argument("--db", default="rapport_bench_import", help="databases <db>_<rows> are (re)created")
     parser.add_argument("--rows", type=int, action="append", help="file sizes (repeatable); default 100k and 1M")
     parser.add_argument("--profile", help="write a cProfile dump of the (last) import here")
     args = parser.parse_args()
@@ -160,7 +162,7 @@ def main() -> None:
     setup_django(args.db)
     results = []
     for rows in args.rows or [100_000, 1_000_000]:
-        fresh_database(args.db)  # each size on an empty database, as the brief asks
+        fresh_database(f"{args.db}_{rows}")  # each size on an empty database of its own
         results.append(run_one(rows, args.db, clock, args.profile))
     print(json.dumps({"scenario": "csv import (PostgreSQL, COPY)", "runs": results}, indent=2))
 
