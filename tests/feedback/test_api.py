@@ -243,3 +243,22 @@ def test_capture_a_timeline_entry_as_feedback(agent, customer) -> None:
     client.post(f"/feedback/capture/{entry.id}/")
     r = Response.objects.get()
     assert (r.source, r.interaction_id, r.sentiment_label, r.channel) == ("unsolicited", entry.id, "positive", "phone")
+
+
+def test_listed_links_are_sent_by_hand_and_recorded(customer, nps, lead, agent) -> None:
+    path = invite_one(nps, customer)
+    client = Client()
+    client.force_login(agent)
+    assert client.get("/feedback/invitations/").status_code == 403
+    client.force_login(lead)
+    page = client.get("/feedback/invitations/")
+    assert page.status_code == 200 and f"http://testserver{path}" in page.text
+    from rapport.feedback.models import Invitation
+
+    inv = Invitation.objects.get()
+    assert client.post(f"/feedback/invitations/{inv.id}/sent/").status_code == 302
+    inv.refresh_from_db()
+    assert inv.status == "sent" and inv.sent_at is not None
+    assert Interaction.objects.filter(source_type="feedback.invitation", staff=lead).exists()
+    assert f"http://testserver{path}" not in client.get("/feedback/invitations/").text
+    assert Client().post(path, form(nps, 9)).status_code == 200  # the link still answers once

@@ -11,7 +11,16 @@ from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from rapport.core.errors import InvalidInput
-from rapport.feedback.models import FollowUp, Response, ScoreDaily, Survey, Testimonial, TestimonialStatus
+from rapport.feedback.models import (
+    FollowUp,
+    Invitation,
+    InvitationStatus,
+    Response,
+    ScoreDaily,
+    Survey,
+    Testimonial,
+    TestimonialStatus,
+)
 from rapport.people.models import Staff, Team
 
 METRICS = ("nps", "csat", "ces")
@@ -190,4 +199,15 @@ def pending_testimonials() -> list[Testimonial]:
         Testimonial.objects.filter(status=TestimonialStatus.PENDING)
         .select_related("customer")
         .order_by("created_at")[:100]
+    )
+
+
+def listed_invitations(limit: int = 500) -> list[Invitation]:
+    """Invitations no sender took, still answerable: staff send these links by hand."""
+    from django.utils import timezone
+
+    return list(
+        Invitation.objects.filter(status=InvitationStatus.LISTED, customer__isnull=False, expires_at__gt=timezone.now())
+        .select_related("customer", "version__survey")
+        .order_by("created_at", "id")[:limit]
     )

@@ -357,6 +357,30 @@ def invite(
     return result
 
 
+@transaction.atomic
+def mark_sent(*, actor: Actor, invitation_id: int) -> Invitation:
+    """Staff sent a listed link by hand: it is on the record like any outbound contact."""
+    staff = require_role(actor, Role.LEAD, "send survey links")
+    inv = Invitation.objects.select_for_update().select_related("version__survey").filter(id=invitation_id).first()
+    if inv is None or inv.customer_id is None:
+        raise NotFound(f"No invitation with id {invitation_id}.")
+    if inv.status != InvitationStatus.LISTED:
+        raise InvalidInput(f"This invitation is already {inv.get_status_display().lower()}.", "status")
+    inv.status, inv.sent_at = InvitationStatus.SENT, timezone.now()
+    inv.save(update_fields=["status", "sent_at"])
+    log_interaction(
+        actor=staff,
+        customer_id=inv.customer_id,
+        channel="email",
+        direction="out",
+        summary=f"Survey link sent by hand: {inv.version.survey.name}"[:300],
+        source_type="feedback.invitation",
+        source_id=inv.id,
+    )
+    audit.record(actor=staff, action="invitation.sent", subject_type="invitation", subject_id=inv.id)
+    return inv
+
+
 def on_case_resolved(event: CaseResolved) -> None:
     """After a case is resolved, ask for CSAT once the configured delay has passed."""
     if not Survey.objects.filter(trigger=Trigger.AFTER_CASE, active=True).exists():

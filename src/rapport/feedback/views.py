@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -20,6 +21,7 @@ from rapport.core.errors import InvalidInput, NotFound, PermissionDenied
 from rapport.customers.models import Customer
 from rapport.feedback import charts, queries, services
 from rapport.feedback.models import FollowUp, Invitation, Response
+from rapport.people.models import Role, Staff
 
 GONE = {
     "used": "This survey has already been answered. Thank you — your first answer is the one we keep.",
@@ -165,6 +167,27 @@ def close_follow_up(request: HttpRequest, follow_up_id: int) -> HttpResponse:
         ),
         "Outcome recorded; the loop is closed.",
         "feedback-follow-ups",
+    )
+
+
+@login_required
+@require_GET
+def listed(request: HttpRequest) -> HttpResponse:
+    """Links to send by hand while no email channel delivers them (leads and above)."""
+    if not (isinstance(request.user, Staff) and request.user.has_role_at_least(Role.LEAD)):
+        raise DjangoPermissionDenied
+    rows = [(inv, request.build_absolute_uri(services.survey_path(inv))) for inv in queries.listed_invitations()]
+    return render(request, "feedback/listed.html", {"rows": rows})
+
+
+@login_required
+@require_POST
+def mark_sent(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    return _act(
+        request,
+        lambda: services.mark_sent(actor=request.user, invitation_id=invitation_id),  # type: ignore[arg-type]
+        "Marked as sent.",
+        "feedback-listed",
     )
 
 
