@@ -435,7 +435,11 @@ def open_invitation(token: str) -> Invitation:
     """The invitation behind a link, for showing the form: reads only, records nothing."""
     if not token or len(token) > 64:
         raise NotFound()
-    inv = Invitation.objects.select_related("version__survey", "customer").filter(token_digest=digest_of(token)).first()
+    inv = (
+        Invitation.objects.select_related("version__survey", "customer__account_manager")
+        .filter(token_digest=digest_of(token))
+        .first()
+    )
     if inv is None or not hmac.compare_digest(inv.token_digest, digest_of(token)):
         raise NotFound()
     if inv.version.deleted_at or not inv.version.survey.active:
@@ -488,7 +492,7 @@ def _owner_for(customer: Customer | None, case_id: int | None) -> Staff | None:
         if case and case.owner:
             return case.owner
     if customer is not None and customer.account_manager_id:
-        return Staff.objects.filter(id=customer.account_manager_id).first()
+        return customer.account_manager  # loaded with the invitation on the answer path
     return None
 
 
