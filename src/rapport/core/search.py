@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, migrations
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -55,20 +56,37 @@ def fulltext_ids(table: str, columns: tuple[str, ...], text: str, *, limit: int)
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            query = " & ".join([*words[:-1], f"{words[-1]}:*"])
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE {_pg_vector(columns)} @@ to_tsquery('simple', %s) "
-                "ORDER BY id DESC LIMIT %s",
-                [query, limit],
-            )
-        else:
-            query = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
-            cursor.execute(
-                f"SELECT t.id FROM {table}_fts f JOIN {table} t ON t.id = f.rowid "
-                f"WHERE {table}_fts MATCH %s ORDER BY t.id DESC LIMIT %s",
-                [query, limit],
-            )
+            return _pg_fulltext_ids(cursor, table, words, limit)
+        query = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+        cursor.execute(
+            f"SELECT t.id FROM {table}_fts f JOIN {table} t ON t.id = f.rowid "
+            f"WHERE {table}_fts MATCH %s ORDER BY t.id DESC LIMIT %s",
+            [query, limit],
+        )
         return [row[0] for row in cursor.fetchall()]
+
+
+# Newest-first search in growing id windows: a frequent word is answered from the newest rows
+# without sorting every match; a rare one falls through to the whole table, where the GIN
+# index finds its few rows directly.
+_WINDOWS = (50_000, 500_000, 5_000_000)
+
+
+def _pg_fulltext_ids(cursor: CursorWrapper, table: str, words: list[str], limit: int) -> list[int]:
+    query = " & ".join([*words[:-1], f"{words[-1]}:*"])
+    cursor.execute(f"SELECT max(id) FROM {table}")
+    top = cursor.fetchone()[0] or 0
+    for window in (*(w for w in _WINDOWS if w < top), None):
+        floor = top - window if window is not None else 0
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE search_vector @@ to_tsquery('simple', %s) AND id > %s "
+            "ORDER BY id DESC LIMIT %s",
+            [query, floor, limit],
+        )
+        found = [row[0] for row in cursor.fetchall()]
+        if len(found) == limit or window is None:
+            return found
+    return []
 
 
 def _pg_vector(columns: tuple[str, ...]) -> str:
@@ -76,17 +94,23 @@ def _pg_vector(columns: tuple[str, ...]) -> str:
     return f"to_tsvector('simple'::regconfig, {joined})"
 
 
-def fulltext_index_operations(table: str, columns: tuple[str, ...]) -> list[migrations.operations.base.Operation]:
-    """Migration operations that build the full-text index for ``table`` on either vendor."""
+def fulltext_index_operations(
+    table: str, columns: tuple[str, ...], vendors: tuple[str, ...] = ("postgresql", "sqlite")
+) -> list[migrations.operations.base.Operation]:
+    """Migration operations that build the full-text index for ``table`` on the given vendors."""
 
     def forwards(apps: object, schema_editor: object) -> None:
         vendor = schema_editor.connection.vendor  # type: ignore[attr-defined]
+        if vendor not in vendors:
+            return
         with schema_editor.connection.cursor() as cursor:  # type: ignore[attr-defined]
             for statement in _create_sql(vendor, table, columns):
                 cursor.execute(statement)
 
     def backwards(apps: object, schema_editor: object) -> None:
         vendor = schema_editor.connection.vendor  # type: ignore[attr-defined]
+        if vendor not in vendors:
+            return
         with schema_editor.connection.cursor() as cursor:  # type: ignore[attr-defined]
             for statement in _drop_sql(vendor, table):
                 cursor.execute(statement)
@@ -97,7 +121,13 @@ def fulltext_index_operations(table: str, columns: tuple[str, ...]) -> list[migr
 def _create_sql(vendor: str, table: str, columns: tuple[str, ...]) -> list[str]:
     _identifiers(table, columns)
     if vendor == "postgresql":
-        return [f"CREATE INDEX IF NOT EXISTS {table}_fulltext ON {table} USING gin ({_pg_vector(columns)})"]
+        # A stored vector: index rechecks and matches read it instead of re-parsing the text.
+        return [
+            f"DROP INDEX IF EXISTS {table}_fulltext",
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS search_vector tsvector "
+            f"GENERATED ALWAYS AS ({_pg_vector(columns)}) STORED",
+            f"CREATE INDEX IF NOT EXISTS {table}_search_vector ON {table} USING gin (search_vector)",
+        ]
     cols = ", ".join(columns)
     new = ", ".join(f"new.{c}" for c in columns)
     old = ", ".join(f"old.{c}" for c in columns)
@@ -118,7 +148,10 @@ def _create_sql(vendor: str, table: str, columns: tuple[str, ...]) -> list[str]:
 
 def _drop_sql(vendor: str, table: str) -> list[str]:
     if vendor == "postgresql":
-        return [f"DROP INDEX IF EXISTS {table}_fulltext"]
+        return [
+            f"DROP INDEX IF EXISTS {table}_search_vector",
+            f"ALTER TABLE {table} DROP COLUMN IF EXISTS search_vector",
+        ]
     fts = f"{table}_fts"
     return [f"DROP TRIGGER IF EXISTS {fts}_{s}" for s in ("ai", "ad", "au")] + [f"DROP TABLE IF EXISTS {fts}"]
 

@@ -57,6 +57,9 @@ def list_customers(filters: CustomerFilters, *, cursor: str | None, limit: int) 
     return Page([by_id[c.id] for c in page.items], page.next_cursor)
 
 
+SEARCH_LIST_CAP = 200
+
+
 def filtered_customers(filters: CustomerFilters) -> QuerySet[Customer]:
     """Live customers matching the list filters (shared by the list and the CSV export)."""
     queryset = Customer.objects.live()
@@ -71,7 +74,9 @@ def filtered_customers(filters: CustomerFilters) -> QuerySet[Customer]:
     if filters.external_id:
         queryset = queryset.filter(external_id=filters.external_id)
     if filters.q:
-        ids = search_customer_ids(filters.q, limit=1000)
+        # A search narrows the list to its best 200 matches (more words narrow further): more
+        # than a person pages through, and bounded work however common the prefix.
+        ids = search_customer_ids(filters.q, limit=SEARCH_LIST_CAP)
         queryset = queryset.filter(id__in=ids)
     return queryset
 
