@@ -91,6 +91,16 @@ def test_no_nan_for_any_valid_history(model):
     assert np.isfinite(ll) and np.isfinite(grad).all()
 
 
+def test_bgnbd_at_a_equal_one_has_its_limit():
+    at_one = {**BGNBD, "a": 1.0}
+    near = {**BGNBD, "a": 1.0 + 1e-5}
+    assert clv.bgnbd_expected_purchases(at_one, 39.0) == pytest.approx(
+        clv.bgnbd_expected_purchases(near, 39.0), rel=1e-4
+    )
+    value = clv.bgnbd_conditional_expected_purchases(at_one, 39, 2, 30.43, 38.86)
+    assert np.isfinite(value).all()
+
+
 def test_score_gives_finite_clv_for_one_time_buyers():
     scores = clv.score(
         "bgnbd",

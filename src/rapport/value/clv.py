@@ -187,7 +187,8 @@ def _newton(scaled: Objective, phi: Array, hessian: Array, max_iterations: int) 
                 return None
         reduction = (value - new_value) / max(abs(value), abs(new_value), 1.0)
         phi, value, grad = trial, new_value, new_grad
-        if np.max(np.abs(grad)) <= GTOL or (reduction <= FTOL and np.max(np.abs(grad)) <= 1e-6):
+        # Stricter than L-BFGS-B's "either" rule: a fixed Hessian is cheap to iterate to the optimum.
+        if np.max(np.abs(grad)) <= GTOL / 10 or (reduction <= FTOL / 100 and np.max(np.abs(grad)) <= GTOL):
             if np.all(np.abs(phi) < LOG_BOUND - 1e-6):
                 return phi, value, step
             return None
