@@ -438,6 +438,7 @@ def paretonbd_log_likelihood_hyp2f1(params: dict[str, float], x: Array, t_x: Arr
     r, alpha, s, beta = (params[k] for k in PARAM_NAMES["paretonbd"])
     x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
     rsx = r + s + x
+    b2: Array | float
     if alpha >= beta:
         b2, big = s + 1, alpha
     else:

@@ -316,7 +316,7 @@ def _customers_by_external_id(externals: list[str]) -> Iterable[tuple[str, int]]
         for ext, cid, merged in Customer.objects.filter(external_id__in=chunk).values_list(
             "external_id", "id", "merged_into_id"
         ):
-            yield ext, merged or cid
+            yield str(ext), merged or cid
 
 
 def _check_database(batch: _Batch, create_missing_customers: bool) -> None:
@@ -333,10 +333,10 @@ def _check_database(batch: _Batch, create_missing_customers: bool) -> None:
             batch.customer_ids[cid] = merged or cid
     missing: dict[str, None] = {}
     for row in batch.rows:
-        line, _, cid, ext = row[:4]
-        if cid is not None and cid not in batch.customer_ids:
-            batch.error(line, "customer", f"No customer {cid}.")
-        elif cid is None and ext is not None and ext not in batch.external_ids:
+        line, given_id, ext = row[0], row[2], row[3]
+        if given_id is not None and given_id not in batch.customer_ids:
+            batch.error(line, "customer", f"No customer {given_id}.")
+        elif given_id is None and ext is not None and ext not in batch.external_ids:
             if create_missing_customers:
                 missing[ext] = None
             else:

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from rapport.customers.models import Customer
 
-MONEY = {"max_digits": 18, "decimal_places": 4}  # every ISO 4217 precision (0-4 places) fits
+# Money columns: max_digits=18, decimal_places=4 fits every ISO 4217 precision (0-4 places).
 
 
 class Order(models.Model):
@@ -17,8 +17,8 @@ class Order(models.Model):
     reference = models.CharField(max_length=100, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     ordered_at = models.DateTimeField()
-    revenue = models.DecimalField(**MONEY)
-    cost = models.DecimalField(default=0, **MONEY)
+    revenue = models.DecimalField(max_digits=18, decimal_places=4)
+    cost = models.DecimalField(default=0, max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=3)
     promised_delivery_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -39,7 +39,7 @@ class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.CharField(max_length=200)
     quantity = models.IntegerField(default=1)
-    revenue = models.DecimalField(**MONEY)
+    revenue = models.DecimalField(max_digits=18, decimal_places=4)
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.product}"
@@ -57,7 +57,7 @@ class TimeUnit(models.TextChoices):
     MONTH = "month", "Month"
 
 
-DAYS_PER_UNIT = {TimeUnit.DAY: 1.0, TimeUnit.WEEK: 7.0, TimeUnit.MONTH: 365.25 / 12}
+DAYS_PER_UNIT: dict[str, float] = {TimeUnit.DAY: 1.0, TimeUnit.WEEK: 7.0, TimeUnit.MONTH: 365.25 / 12}
 
 
 class FitStatus(models.TextChoices):
@@ -101,11 +101,11 @@ class CustomerValue(models.Model):
     as_of = models.DateField()
     p_alive = models.FloatField()
     expected_orders_12m = models.FloatField()
-    expected_margin_12m = models.DecimalField(**MONEY)
-    clv = models.DecimalField(**MONEY)
+    expected_margin_12m = models.DecimalField(max_digits=18, decimal_places=4)
+    clv = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=3)
-    margin_to_date = models.DecimalField(**MONEY)
-    cost_to_serve = models.DecimalField(default=0, **MONEY)  # 0 until cost rates exist
+    margin_to_date = models.DecimalField(max_digits=18, decimal_places=4)
+    cost_to_serve = models.DecimalField(default=0, max_digits=18, decimal_places=4)  # 0 until cost rates exist
     recency_score = models.PositiveSmallIntegerField(null=True, blank=True)  # RFM 1-5
     frequency_score = models.PositiveSmallIntegerField(null=True, blank=True)
     monetary_score = models.PositiveSmallIntegerField(null=True, blank=True)
