@@ -123,7 +123,7 @@ def test_escalations_are_scheduled_for_the_due_instants(
         services.set_status(actor=manager, case_id=case.id, status="open")
     clock = case.clocks.get(kind="first_response")
 
-    def scheduled(task: str) -> list[datetime]:
+    def scheduled(task: str) -> list[datetime | None]:
         jobs = Job.objects.filter(task_path__endswith=task)
         return [j.scheduled_at for j in jobs if j.payload["args"] == [clock.id, clock.generation]]
 
@@ -132,8 +132,10 @@ def test_escalations_are_scheduled_for_the_due_instants(
 
 
 def test_breach_escalation_notifies_the_lead_and_records_it(case: Case, lead: Staff, manager: Staff) -> None:
-    lead.team.lead = lead
-    lead.team.save()
+    team = lead.team
+    assert team is not None
+    team.lead = lead
+    team.save()
     services.claim_case(actor=lead, case_id=case.id)
     clock = case.clocks.get(kind="first_response")
     SlaClock.objects.filter(id=clock.id).update(due_at=utc("2020-01-01T00:00:00+00:00"))

@@ -26,14 +26,26 @@ def channel(admin: Staff) -> tuple[Channel, str]:
 
 @pytest.fixture
 def policy(manager: Staff) -> None:
-    calendar: Calendar = cases.create_calendar(actor=manager, name="24/7", timezone_name="UTC",
-                                               weekly_hours=ALWAYS_OPEN)
-    cases.create_sla_policy(actor=manager, name="All", calendar_id=calendar.id, first_response_minutes=240,
-                            next_response_minutes=240, resolution_minutes=2400)
+    calendar: Calendar = cases.create_calendar(
+        actor=manager, name="24/7", timezone_name="UTC", weekly_hours=ALWAYS_OPEN
+    )
+    cases.create_sla_policy(
+        actor=manager,
+        name="All",
+        calendar_id=calendar.id,
+        first_response_minutes=240,
+        next_response_minutes=240,
+        resolution_minutes=2400,
+    )
 
 
-def email(sender: str = "Jane Doe <jane@example.org>", subject: str = "My order is late",
-          body: str = "Where is my parcel?\n", to: str = CARE, **headers: str) -> EmailMessage:
+def email(
+    sender: str = "Jane Doe <jane@example.org>",
+    subject: str = "My order is late",
+    body: str = "Where is my parcel?\n",
+    to: str = CARE,
+    **headers: str,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -47,5 +59,6 @@ def email(sender: str = "Jane Doe <jane@example.org>", subject: str = "My order 
 
 def post_email(token: str, raw: bytes | EmailMessage, content_type: str = "message/rfc822") -> Any:
     data = raw.as_bytes() if isinstance(raw, EmailMessage) else raw
-    return Client().post("/api/v1/inbound/email", data=data, content_type=content_type,
-                         headers={"Authorization": f"Bearer {token}"})
+    return Client().post(
+        "/api/v1/inbound/email", data=data, content_type=content_type, headers={"Authorization": f"Bearer {token}"}
+    )

@@ -37,5 +37,9 @@ def sink(handler: Capture) -> Controller:
 
 
 def mailers_for(controller: Controller) -> dict[str, Any]:
-    return {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                        "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10}}}
+    return {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10},
+        }
+    }

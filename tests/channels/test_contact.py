@@ -28,8 +28,14 @@ def fresh_cache() -> Iterator[None]:
 
 
 def form(**changes: Any) -> dict[str, Any]:
-    data = {"name": "Jane Doe", "email": "jane@example.org", "topic": "complaint", "message": "The box was crushed.",
-            "website": "", "started": signing.dumps(time.time() - 10, salt=_SALT)}
+    data = {
+        "name": "Jane Doe",
+        "email": "jane@example.org",
+        "topic": "complaint",
+        "message": "The box was crushed.",
+        "website": "",
+        "started": signing.dumps(time.time() - 10, salt=_SALT),
+    }
     return {**data, **changes}
 
 
@@ -87,8 +93,10 @@ def test_bad_input_names_the_field() -> None:
 
 
 def test_attachments_are_downloads_for_staff_only(agent: Staff) -> None:
-    Client().post("/contact", form(attachment=SimpleUploadedFile("x.html", b"<script>alert(1)</script>",
-                                                                 content_type="text/html")))
+    Client().post(
+        "/contact",
+        form(attachment=SimpleUploadedFile("x.html", b"<script>alert(1)</script>", content_type="text/html")),
+    )
     item = Attachment.objects.get()
     assert Client().get(f"/attachments/{item.id}").status_code == 302
     staff = Client()

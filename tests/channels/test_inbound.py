@@ -63,8 +63,12 @@ def test_reply_to_our_message_lands_on_the_case_and_resumes_a_waiting_case(chann
     cases.add_message(actor=agent, case_id=case.id, kind="public", body="Could you send the order number?")
     cases.set_status(actor=agent, case_id=case.id, status=Status.WAITING_CUSTOMER)
     ours = OutboundMessage.objects.get(kind="reply")
-    reply = email(subject="Re: anything at all", body="It is 4711.\n\nOn Monday, Care wrote:\n> Could you send",
-                  In_Reply_To=ours.message_id, References=ours.message_id)
+    reply = email(
+        subject="Re: anything at all",
+        body="It is 4711.\n\nOn Monday, Care wrote:\n> Could you send",
+        In_Reply_To=ours.message_id,
+        References=ours.message_id,
+    )
     answer = post_email(channel[1], reply).json()
     assert answer["case"] == case.reference
     case.refresh_from_db()
@@ -98,10 +102,13 @@ def test_known_sender_is_matched_case_insensitively(channel: Chan) -> None:
     assert Case.objects.get().customer == known and Customer.objects.count() == 1
 
 
-@pytest.mark.parametrize("headers", [{"Auto_Submitted": "auto-replied"}, {"X_Autoreply": "yes"},
-                                     {"X_Autorespond": "1"}])
-def test_machine_written_mail_is_on_the_timeline_without_a_case_or_answer(channel: Chan, headers: dict[str, str],
-                                                                           ) -> None:
+@pytest.mark.parametrize(
+    "headers", [{"Auto_Submitted": "auto-replied"}, {"X_Autoreply": "yes"}, {"X_Autorespond": "1"}]
+)
+def test_machine_written_mail_is_on_the_timeline_without_a_case_or_answer(
+    channel: Chan,
+    headers: dict[str, str],
+) -> None:
     customer = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
     answer = post_email(channel[1], email(subject="Out of office", **headers)).json()
     assert answer["status"] == "ignored" and answer["case"] is None and answer["reason"]
@@ -149,9 +156,11 @@ def test_html_only_mail_is_sanitised_and_read_as_text(channel: Chan) -> None:
 
 
 def test_broken_charset_falls_back_without_crashing(channel: Chan) -> None:
-    raw = (b"From: jane@example.org\r\nTo: care@example.com\r\nSubject: =?x-unknown?q?caf=E9?=\r\n"
-           b"Message-ID: <cs@example.org>\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n"
-           b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 \xff\xfe broken\r\n")
+    raw = (
+        b"From: jane@example.org\r\nTo: care@example.com\r\nSubject: =?x-unknown?q?caf=E9?=\r\n"
+        b"Message-ID: <cs@example.org>\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 \xff\xfe broken\r\n"
+    )
     answer = post_email(channel[1], raw).json()
     assert answer["status"] == "processed"
     assert "broken" in Case.objects.get().description
@@ -163,8 +172,10 @@ def test_malformed_mime_and_no_from_are_kept_as_unprocessable_and_listed(channel
     assert post_email(channel[1], no_from).json()["status"] == "unprocessable"
     garbage = b"\x00\x01 this is not: an email\r\n\r\n--\r\nContent-Type: multipart/mixed; boundary=\r\n\xff"
     assert post_email(channel[1], garbage).json()["status"] == "unprocessable"
-    bad_boundary = (b"From: jane@example.org\r\nMessage-ID: <mb@example.org>\r\nSubject: x\r\n"
-                    b"Content-Type: multipart/mixed; boundary=\"nope\"\r\n\r\nno parts here at all\r\n")
+    bad_boundary = (
+        b"From: jane@example.org\r\nMessage-ID: <mb@example.org>\r\nSubject: x\r\n"
+        b'Content-Type: multipart/mixed; boundary="nope"\r\n\r\nno parts here at all\r\n'
+    )
     assert post_email(channel[1], bad_boundary).json()["status"] in ("processed", "unprocessable")
     listed = api_for(admin).get("/inbound", status="unprocessable").json()
     assert len(listed) >= 2 and all(item["error"] for item in listed)
@@ -227,10 +238,19 @@ def test_loop_with_an_auto_responder_stops_after_one_message_each_way(channel: C
     post_email(channel[1], email(sender="bot@robot.example.net", subject="Hello"))  # opens a case; we acknowledge
     ack = OutboundMessage.objects.get()
     for i in range(5):  # the robot answers our acknowledgement (and keeps answering)
-        post_email(channel[1], email(sender="bot@robot.example.net", subject=f"Auto: {ack.subject} {i}",
-                                     In_Reply_To=ack.message_id, Auto_Submitted="auto-replied"))
-        post_email(channel[1], email(sender="bot@robot.example.net", subject=f"Re: {ack.subject} {i}",
-                                     In_Reply_To=ack.message_id))  # a robot that does not say so
+        post_email(
+            channel[1],
+            email(
+                sender="bot@robot.example.net",
+                subject=f"Auto: {ack.subject} {i}",
+                In_Reply_To=ack.message_id,
+                Auto_Submitted="auto-replied",
+            ),
+        )
+        post_email(
+            channel[1],
+            email(sender="bot@robot.example.net", subject=f"Re: {ack.subject} {i}", In_Reply_To=ack.message_id),
+        )  # a robot that does not say so
     assert OutboundMessage.objects.count() == 1 and Case.objects.count() == 1
 
 
@@ -266,8 +286,9 @@ def test_admins_reprocess_an_unprocessable_message(channel: Chan, admin: Staff, 
     post_email(channel[1], email())
     row = InboundMessage.objects.get()
     Case.objects.all().delete()
-    InboundMessage.objects.filter(id=row.id).update(status="unprocessable", error="RuntimeError: bug since fixed",
-                                                    case=None)
+    InboundMessage.objects.filter(id=row.id).update(
+        status="unprocessable", error="RuntimeError: bug since fixed", case=None
+    )
     assert api_for(agent).post(f"/inbound/{row.id}/reprocess").status_code == 403
     answer = api_for(admin).post(f"/inbound/{row.id}/reprocess")
     assert answer.status_code == 200 and answer.json()["status"] == "processed"

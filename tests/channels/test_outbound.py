@@ -58,8 +58,7 @@ def test_hand_off_updates_from_cases_are_delivered(case: Case, agent: Staff, lea
 
 def test_line_breaks_in_a_subject_are_refused(case: Case, agent: Staff) -> None:
     with pytest.raises(InvalidInput) as refused:
-        outbound.send_case_email(actor=agent, case_id=case.id, subject="Hello\r\nBcc: everyone@example.com",
-                                 body="Hi")
+        outbound.send_case_email(actor=agent, case_id=case.id, subject="Hello\r\nBcc: everyone@example.com", body="Hi")
     assert "subject" in refused.value.errors
     assert not OutboundMessage.objects.exists()
 
@@ -67,8 +66,12 @@ def test_line_breaks_in_a_subject_are_refused(case: Case, agent: Staff) -> None:
 def test_an_unreachable_server_is_retried_later(case: Case, agent: Staff) -> None:
     cases.add_message(actor=agent, case_id=case.id, kind="public", body="We are on it.")
     row = OutboundMessage.objects.get()
-    closed = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                          "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 5}}}
+    closed = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 5},
+        }
+    }
     with override_settings(MAILERS=closed):
         assert outbound.send(row.id) == "queued"
     row.refresh_from_db()
@@ -81,8 +84,14 @@ def test_a_permanent_refusal_fails_on_the_case_and_tells_the_owner(case: Case, a
     server = sink(Capture(refuse="550 5.1.1 No such user"))
     server.start()
     try:
-        with override_settings(MAILERS={"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                                                    "OPTIONS": {"host": "127.0.0.1", "port": server.port}}}):
+        with override_settings(
+            MAILERS={
+                "default": {
+                    "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                    "OPTIONS": {"host": "127.0.0.1", "port": server.port},
+                }
+            }
+        ):
             assert outbound.send(row.id) == "failed"
     finally:
         server.stop()
@@ -105,8 +114,15 @@ def test_a_row_stuck_in_sending_is_flagged_not_resent(case: Case, agent: Staff) 
 def test_email_url_settings() -> None:
     assert _mailer("console:")["BACKEND"].endswith("console.EmailBackend")
     smtp = _mailer("smtp://user:p%40ss@mail.example.com:2525")
-    assert smtp["OPTIONS"] | {} == {"host": "mail.example.com", "port": 2525, "use_ssl": False, "use_tls": False,
-                                    "timeout": 30, "username": "user", "password": "p@ss"}
+    assert smtp["OPTIONS"] | {} == {
+        "host": "mail.example.com",
+        "port": 2525,
+        "use_ssl": False,
+        "use_tls": False,
+        "timeout": 30,
+        "username": "user",
+        "password": "p@ss",
+    }
     assert _mailer("file:///var/mail/out")["OPTIONS"] == {"file_path": "/var/mail/out"}
     with pytest.raises(ValueError, match="unknown scheme"):
         _mailer("carrier-pigeon://coop")

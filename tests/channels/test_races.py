@@ -21,8 +21,9 @@ pytestmark = [
 
 
 def test_same_message_three_times_at_once_gives_one_case() -> None:
-    _, token = services.create_channel(actor=make_staff("root", Role.ADMIN), kind="email", name="Care",
-                                       address="care@example.com")
+    _, token = services.create_channel(
+        actor=make_staff("root", Role.ADMIN), kind="email", name="Care", address="care@example.com"
+    )
     raw = email().as_bytes()
     results = at_once([lambda: post_email(token, raw) for _ in range(3)])
     assert [r.status_code for r in results] == [202, 202, 202]
@@ -33,8 +34,9 @@ def test_same_message_three_times_at_once_gives_one_case() -> None:
 
 
 def test_two_new_messages_from_one_new_sender_at_once_give_one_customer() -> None:
-    _, token = services.create_channel(actor=make_staff("root", Role.ADMIN), kind="email", name="Care",
-                                       address="care@example.com")
+    _, token = services.create_channel(
+        actor=make_staff("root", Role.ADMIN), kind="email", name="Care", address="care@example.com"
+    )
     first, second = email(subject="One").as_bytes(), email(subject="Two").as_bytes()
     results = at_once([lambda: post_email(token, first), lambda: post_email(token, second)])
     assert {r.json()["status"] for r in results} == {"processed"}

@@ -56,16 +56,19 @@ def _deliver_pending() -> list[str]:
     return [webhooks.deliver(i) for i in WebhookDelivery.objects.filter(status="pending").values_list("id", flat=True)]
 
 
-def test_a_new_case_is_delivered_signed(admin: Staff, agent: Staff, receiver: Receiver,
-                                        django_capture_on_commit_callbacks: Any) -> None:
-    response = api_for(admin).post("/webhooks", {"url": receiver.url, "events": ["case.created"],
-                                                 "allow_private": True})
+def test_a_new_case_is_delivered_signed(
+    admin: Staff, agent: Staff, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    response = api_for(admin).post(
+        "/webhooks", {"url": receiver.url, "events": ["case.created"], "allow_private": True}
+    )
     assert response.status_code == 201
     secret = response.json()["secret"]
     customer = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
     with django_capture_on_commit_callbacks(execute=True):
-        case = cases.open_case(actor=agent, data=cases.CaseInput(customer_id=customer.id, type="question",
-                                                                 subject="Hello"))
+        case = cases.open_case(
+            actor=agent, data=cases.CaseInput(customer_id=customer.id, type="question", subject="Hello")
+        )
     assert _deliver_pending() == ["delivered"]
     headers, body = receiver.calls[0]
     expected = hmac.new(secret.encode(), f"{headers['X-Rapport-Timestamp']}.".encode() + body, hashlib.sha256)

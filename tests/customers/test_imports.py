@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 
-from rapport.core.errors import PermissionDenied
+from rapport.core.errors import Conflict, InvalidInput, PermissionDenied
 from rapport.core.models import AuditEntry
 from rapport.customers import imports, services
 from rapport.customers.imports import export_customers, fast_normalise_email, import_customers
@@ -62,7 +62,7 @@ def test_good_file_imports_every_row(manager: Staff) -> None:
     first, last = entry.changes["customer_id_ranges"][0]
     assert last - first == 2
     # Found by the API's search, like any customer.
-    assert [c.id for c in services.Customer.objects.filter(id=jane.id)] == [jane.id]
+    assert [c.id for c in Customer.objects.filter(id=jane.id)] == [jane.id]
 
 
 def test_bad_rows_are_all_reported_and_nothing_is_imported(manager: Staff) -> None:
@@ -162,11 +162,11 @@ def test_str_and_path_sources(manager: Staff, tmp_path: Path) -> None:
 def test_email_fast_path_agrees_with_the_validator(raw: str) -> None:
     try:
         expected: str | None = normalise_email(raw)
-    except services.InvalidInput:
+    except InvalidInput:
         expected = None
     try:
         got: str | None = fast_normalise_email(raw)
-    except services.InvalidInput:
+    except InvalidInput:
         got = None
     assert got == expected
 
@@ -231,7 +231,7 @@ def test_job_runs_once_and_reports_progress(manager: Staff, django_capture_on_co
     run_import.call(real.id)
     real.refresh_from_db()
     assert real.status == ImportStatus.DONE and real.created == 3 and Customer.objects.count() == 3
-    with pytest.raises(services.Conflict):
+    with pytest.raises(Conflict):
         imports.confirm_import(actor=manager, job_id=job.id)
     bad = imports.start_import(actor=manager, upload=io.BytesIO(b"name,notes\n\n,x\n"), dry_run=False)
     run_import.call(bad.id)
@@ -315,11 +315,11 @@ def test_phone_fast_path_agrees_with_the_validator(db: Any) -> None:
     for raw in samples:
         try:
             expected: str | None = normalise_phone(raw)
-        except services.InvalidInput:
+        except InvalidInput:
             expected = None
         try:
             got: str | None = fast(raw)
-        except services.InvalidInput:
+        except InvalidInput:
             got = None
         assert got == expected, raw
     assert len(fast.by_head) > 100  # the memo was really used

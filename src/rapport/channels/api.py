@@ -37,10 +37,21 @@ class ChannelIn(Schema):
 @router.post("/channels", response={201: dict})
 def create_channel(request: HttpRequest, payload: ChannelIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, object]]:
-        channel, token = services.create_channel(actor=request.auth, kind=payload.kind, name=payload.name,  # type: ignore[attr-defined]
-                                                 address=payload.address, default_team=payload.default_team)
-        return 201, {"id": channel.id, "kind": channel.kind, "name": channel.name, "address": channel.address,
-                     "default_team": payload.default_team, "inbound_token": token}
+        channel, token = services.create_channel(
+            actor=request.auth,
+            kind=payload.kind,
+            name=payload.name,  # type: ignore[attr-defined]
+            address=payload.address,
+            default_team=payload.default_team,
+        )
+        return 201, {
+            "id": channel.id,
+            "kind": channel.kind,
+            "name": channel.name,
+            "address": channel.address,
+            "default_team": payload.default_team,
+            "inbound_token": token,
+        }
 
     return idempotent_create(request, create)
 
@@ -70,11 +81,16 @@ class InboundOut(Schema):
 
 
 @router.get("/inbound", response=list[InboundOut])
-def list_inbound(request: HttpRequest, status: str = InboundStatus.UNPROCESSABLE, limit: int = 50,
-                 ) -> list[InboundMessage]:
+def list_inbound(
+    request: HttpRequest,
+    status: str = InboundStatus.UNPROCESSABLE,
+    limit: int = 50,
+) -> list[InboundMessage]:
     """What could not be processed (or any status): admins look, fix, reprocess."""
     require_role(request.auth, Role.ADMIN, "see inbound email")  # type: ignore[attr-defined]
-    return list(InboundMessage.objects.filter(status=status).defer("raw").order_by("-received_at")[:clamp_limit(limit)])
+    return list(
+        InboundMessage.objects.filter(status=status).defer("raw").order_by("-received_at")[: clamp_limit(limit)]
+    )
 
 
 @router.post("/inbound/{inbound_id}/reprocess", response={200: dict})
@@ -92,11 +108,21 @@ class WebhookIn(Schema):
 @router.post("/webhooks", response={201: dict})
 def create_webhook(request: HttpRequest, payload: WebhookIn) -> HttpResponse:
     """Subscribe a URL to events; the signing secret is in this answer only."""
+
     def create() -> tuple[int, dict[str, object]]:
-        subscription, secret = webhooks.create_subscription(actor=request.auth, url=payload.url,  # type: ignore[attr-defined]
-                                                            events=payload.events, allow_private=payload.allow_private)
-        return 201, {"id": subscription.id, "url": subscription.url, "events": subscription.events,
-                     "allow_private": subscription.allow_private, "secret": secret}
+        subscription, secret = webhooks.create_subscription(
+            actor=request.auth,
+            url=payload.url,  # type: ignore[attr-defined]
+            events=payload.events,
+            allow_private=payload.allow_private,
+        )
+        return 201, {
+            "id": subscription.id,
+            "url": subscription.url,
+            "events": subscription.events,
+            "allow_private": subscription.allow_private,
+            "secret": secret,
+        }
 
     return idempotent_create(request, create)
 
@@ -114,5 +140,10 @@ class DeliveryOut(Schema):
 
 @router.get("/webhooks/{webhook_id}/deliveries", response=list[DeliveryOut])
 def webhook_deliveries(request: HttpRequest, webhook_id: int, limit: int = 50) -> list[object]:
-    return list(webhooks.deliveries(actor=request.auth, subscription_id=webhook_id,  # type: ignore[attr-defined]
-                                    limit=clamp_limit(limit)))
+    return list(
+        webhooks.deliveries(
+            actor=request.auth,
+            subscription_id=webhook_id,  # type: ignore[attr-defined]
+            limit=clamp_limit(limit),
+        )
+    )

@@ -34,7 +34,11 @@ class ChannelsConfig(AppConfig):
         from rapport.core import events
         from rapport.customers.events import InteractionLogged
 
-        wiring = ((CaseOpened, webhooks.on_case_opened), (CaseHandedOff, webhooks.on_case_handed_off),
-                  (CaseResolved, webhooks.on_case_resolved), (InteractionLogged, webhooks.on_interaction))
+        wiring = (
+            (CaseOpened, webhooks.on_case_opened),
+            (CaseHandedOff, webhooks.on_case_handed_off),
+            (CaseResolved, webhooks.on_case_resolved),
+            (InteractionLogged, webhooks.on_interaction),
+        )
         for event_type, handler in wiring:
             events.subscribe(event_type, webhooks.safely(handler))

@@ -22,16 +22,22 @@ def start_token() -> str:
 
 class ContactForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(label="Your email address", max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    topic = forms.ChoiceField(label="What is it about?",
-                              choices=[("", "Choose…")] + [(k, v[0]) for k, v in TOPICS.items()])
+    email = forms.EmailField(
+        label="Your email address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    topic = forms.ChoiceField(
+        label="What is it about?", choices=[("", "Choose…")] + [(k, v[0]) for k, v in TOPICS.items()]
+    )
     message = forms.CharField(label="Your message", max_length=20_000, widget=forms.Textarea(attrs={"rows": 8}))
-    attachment = forms.FileField(label="Attach a file (optional)", required=False,
-                                 help_text=f"One file, at most {MAX_FORM_FILE // 1048576} MB.")
+    attachment = forms.FileField(
+        label="Attach a file (optional)", required=False, help_text=f"One file, at most {MAX_FORM_FILE // 1048576} MB."
+    )
     # Honeypot: hidden from people (and from assistive technology); bots fill it in.
-    website = forms.CharField(required=False, label="Leave this empty",
-                              widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}))
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
     started = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

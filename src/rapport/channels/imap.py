@@ -33,7 +33,7 @@ def take(mailbox: Mailbox, channel: Channel | None) -> list[inbound.Outcome]:
     uids = mailbox.search(["NOT", "KEYWORD", TAKEN.decode()])
     outcomes: list[inbound.Outcome] = []
     for start in range(0, len(uids), BATCH):
-        chunk = uids[start:start + BATCH]
+        chunk = uids[start : start + BATCH]
         for uid, data in mailbox.fetch(chunk, [b"BODY.PEEK[]"]).items():
             raw = data.get(b"BODY[]") or b""
             try:

@@ -49,8 +49,13 @@ class Outcome:
     duplicate: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"id": self.inbound_id, "status": self.status, "case": self.case_reference,
-                "reason": self.reason, "duplicate": self.duplicate}
+        return {
+            "id": self.inbound_id,
+            "status": self.status,
+            "case": self.case_reference,
+            "reason": self.reason,
+            "duplicate": self.duplicate,
+        }
 
 
 def receive(raw: bytes, *, channel: Channel | None, source: str) -> Outcome:
@@ -71,8 +76,13 @@ def store(raw: bytes, *, channel: Channel | None, source: str) -> tuple[InboundM
     try:
         with transaction.atomic():
             row = InboundMessage.objects.create(
-                channel=channel, source=source, raw=raw, size=len(raw), content_hash=digest,
-                message_id=message_id, received_at=timezone.now(),
+                channel=channel,
+                source=source,
+                raw=raw,
+                size=len(raw),
+                content_hash=digest,
+                message_id=message_id,
+                received_at=timezone.now(),
             )
         return row, False
     except IntegrityError:
@@ -113,7 +123,8 @@ def process(inbound_id: int) -> Outcome:
     except Exception as exc:  # one poison message must not stop the batch
         log.exception("inbound message %s is unprocessable", inbound_id)
         InboundMessage.objects.filter(id=inbound_id).update(
-            status=InboundStatus.UNPROCESSABLE, error=f"{type(exc).__name__}: {exc}"[:2000],
+            status=InboundStatus.UNPROCESSABLE,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
             processed_at=timezone.now(),
         )
         return Outcome(inbound_id, InboundStatus.UNPROCESSABLE, None, f"{type(exc).__name__}: {exc}"[:300])
@@ -131,7 +142,8 @@ def reprocess(*, actor: object, inbound_id: int) -> Outcome:
 
     require_role(actor, Role.ADMIN, "reprocess inbound email")  # type: ignore[arg-type]
     InboundMessage.objects.filter(id=inbound_id, status=InboundStatus.UNPROCESSABLE).update(
-        status=InboundStatus.RECEIVED, error="")
+        status=InboundStatus.RECEIVED, error=""
+    )
     return process(inbound_id)
 
 
@@ -146,8 +158,9 @@ def _process(row: InboundMessage) -> None:
     body = mime.body_of(msg)
     row.body_text, row.body_html = body.text, body.html
     row.new_text = mime.split_reply(body.text)
-    row.auth_results = "\n".join(filter(None, (mime.header(msg, "Authentication-Results"),
-                                               mime.header(msg, "Received-SPF"))))[:2000]
+    row.auth_results = "\n".join(
+        filter(None, (mime.header(msg, "Authentication-Results"), mime.header(msg, "Received-SPF")))
+    )[:2000]
     senders = mime.addresses(msg, "From")
     if not senders:
         _set(row, InboundStatus.UNPROCESSABLE, "The message has no From address.")
@@ -230,15 +243,24 @@ def customer_for(address: str, name: str, *, create: bool) -> Customer | None:
         return None
     display = " ".join(name.split())[:200] or address.split("@", 1)[0]
     try:
-        return create_customer(actor=None, data=CustomerInput(name=display, emails=[address],
-                                                               status=CustomerStatus.PROSPECT))
+        return create_customer(
+            actor=None, data=CustomerInput(name=display, emails=[address], status=CustomerStatus.PROSPECT)
+        )
     except Conflict:  # another message from this new sender won the race
         return ContactPoint.objects.select_related("customer").get(kind=ContactPointKind.EMAIL, value=address).customer
 
 
 def _timeline(row: InboundMessage, customer_id: int, summary: str) -> Interaction:
-    return log_interaction(actor=None, customer_id=customer_id, channel=Medium.EMAIL, direction=Direction.INBOUND,
-                           summary=summary[:300], body=row.new_text, source_type="inbound_email", source_id=row.id)
+    return log_interaction(
+        actor=None,
+        customer_id=customer_id,
+        channel=Medium.EMAIL,
+        direction=Direction.INBOUND,
+        summary=summary[:300],
+        body=row.new_text,
+        source_type="inbound_email",
+        source_id=row.id,
+    )
 
 
 def _thread(row: InboundMessage, msg: EmailMessage, customer: Customer) -> Case | None:
@@ -262,34 +284,46 @@ def _thread(row: InboundMessage, msg: EmailMessage, customer: Customer) -> Case 
 
 
 def _participant(case: Case, customer: Customer, address: str) -> bool:
-    return (case.customer_id == customer.id
-            or InboundMessage.objects.filter(case=case, sender=address).exists()
-            or OutboundMessage.objects.filter(case=case, to=address).exists())
+    return (
+        case.customer_id == customer.id
+        or InboundMessage.objects.filter(case=case, sender=address).exists()
+        or OutboundMessage.objects.filter(case=case, to=address).exists()
+    )
 
 
 def _reply_on(row: InboundMessage, case: Case, customer: Customer) -> None:
     row.interaction = _timeline(row, customer.id, f"Email on {case.reference}: {row.subject or '(no subject)'}")
     row.case = case
     files = _attachments(row, case)
-    cases.record_customer_reply(actor=None, case_id=case.id, body=_with_notes(row.new_text, files),
-                                interaction_id=row.interaction.id)
+    cases.record_customer_reply(
+        actor=None, case_id=case.id, body=_with_notes(row.new_text, files), interaction_id=row.interaction.id
+    )
     _note_verdict(row, case)
     _set(row, InboundStatus.PROCESSED, "")
 
 
 def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer) -> None:
     since = timezone.now() - timedelta(hours=1)
-    recent = InboundMessage.objects.filter(sender=row.sender, received_at__gte=since, case__isnull=False,
-                                           status=InboundStatus.PROCESSED).count()
+    recent = InboundMessage.objects.filter(
+        sender=row.sender, received_at__gte=since, case__isnull=False, status=InboundStatus.PROCESSED
+    ).count()
     if recent >= MAX_NEW_CASES_PER_SENDER_HOUR:
         row.interaction = _timeline(row, customer.id, f"Email (sender over the new-case limit): {row.subject}")
         _set(row, InboundStatus.IGNORED, "Too many new cases from this sender in the last hour.")
         return
     flagged = row.error  # a stranger quoting someone else's reference
     team = row.channel.default_team.name if row.channel and row.channel.default_team else None
-    case = cases.open_case(actor=None, data=cases.CaseInput(
-        customer_id=customer.id, type="question", subject=(" ".join(row.subject.split()) or "(no subject)")[:200],
-        description=row.new_text[:100_000], channel=Medium.EMAIL, team=team))
+    case = cases.open_case(
+        actor=None,
+        data=cases.CaseInput(
+            customer_id=customer.id,
+            type="question",
+            subject=(" ".join(row.subject.split()) or "(no subject)")[:200],
+            description=row.new_text[:100_000],
+            channel=Medium.EMAIL,
+            team=team,
+        ),
+    )
     row.case = case
     row.interaction = Interaction.objects.filter(source_type="case", source_id=case.id).order_by("id").first()
     files = _attachments(row, case)
@@ -312,8 +346,12 @@ def _note_verdict(row: InboundMessage, case: Case) -> None:
     failed = [name for name in ("spf", "dkim", "dmarc") if f"{name}=fail" in verdict or f"{name}=softfail" in verdict]
     if row.auth_results.lower().startswith("fail") or "received-spf: fail" in verdict:
         failed.append("spf")
-    CaseEvent.objects.create(case=case, kind="sender_verdict", at=timezone.now(), data={
-        "inbound_id": row.id, "failed": sorted(set(failed)), "headers": row.auth_results[:1000]})
+    CaseEvent.objects.create(
+        case=case,
+        kind="sender_verdict",
+        at=timezone.now(),
+        data={"inbound_id": row.id, "failed": sorted(set(failed)), "headers": row.auth_results[:1000]},
+    )
 
 
 def _attachments(row: InboundMessage, case: Case) -> list[str]:
@@ -338,8 +376,15 @@ def _attachments(row: InboundMessage, case: Case) -> list[str]:
             name = default_storage.save(f"attachments/{uuid.uuid4().hex}", ContentFile(part.payload))
         else:
             notes.append(f"Attachment '{part.filename}' refused: {reason}.")
-        Attachment.objects.create(message=row, case=case, storage_name=name, label=part.filename,
-                                  content_type=part.content_type[:127], size=size, refused_reason=reason)
+        Attachment.objects.create(
+            message=row,
+            case=case,
+            storage_name=name,
+            label=part.filename,
+            content_type=part.content_type[:127],
+            size=size,
+            refused_reason=reason,
+        )
     if notes:
         CaseEvent.objects.create(case=case, kind="attachments_refused", data={"notes": notes}, at=timezone.now())
     return notes

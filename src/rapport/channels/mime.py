@@ -156,12 +156,15 @@ def walk_files(msg: Message) -> Walk:
             return
         disposition = (part.get_content_disposition() or "").lower()
         filename = _filename(part)
-        if disposition == "attachment" or (filename and disposition != "inline") or (
-            disposition == "inline" and filename and part.get_content_maintype() != "text"
+        if (
+            disposition == "attachment"
+            or (filename and disposition != "inline")
+            or (disposition == "inline" and filename and part.get_content_maintype() != "text")
         ):
             data = part.get_payload(decode=True)
-            result.files.append(FilePart(filename or "attachment", part.get_content_type(),
-                                         data if isinstance(data, bytes) else b""))
+            result.files.append(
+                FilePart(filename or "attachment", part.get_content_type(), data if isinstance(data, bytes) else b"")
+            )
         yield None
 
     for _ in visit(msg, 0):

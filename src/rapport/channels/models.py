@@ -115,8 +115,9 @@ class OutboundMessage(models.Model):
         ]
         constraints = [
             # A reply or an outbox row of cases is turned into one email, however often the hook fires.
-            models.UniqueConstraint(fields=["source_type", "source_id"], condition=~Q(source_type=""),
-                                    name="outbound_source_once"),
+            models.UniqueConstraint(
+                fields=["source_type", "source_id"], condition=~Q(source_type=""), name="outbound_source_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -127,8 +128,9 @@ class Attachment(models.Model):
     """A file that came with an email or the contact form, under a generated storage name;
     the sender's file name is only a label. A refused file keeps its row and the reason."""
 
-    message = models.ForeignKey(InboundMessage, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="attachments")
+    message = models.ForeignKey(
+        InboundMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
     case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     storage_name = models.CharField(max_length=255, blank=True, default="")
     label = models.CharField(max_length=255)

@@ -59,8 +59,9 @@ def _recipient(case: Case) -> str | None:
     last = InboundMessage.objects.filter(case=case).exclude(sender="").order_by("-received_at").first()
     if last is not None:
         return last.sender
-    point = ContactPoint.objects.filter(customer_id=case.customer_id, kind=ContactPointKind.EMAIL,
-                                        bouncing=False).first()
+    point = ContactPoint.objects.filter(
+        customer_id=case.customer_id, kind=ContactPointKind.EMAIL, bouncing=False
+    ).first()
     return point.value if point else None
 
 
@@ -87,9 +88,18 @@ def case_subject(case: Case, subject: str | None = None) -> str:
     return text if f"[{case.reference}]" in text else f"[{case.reference}] {text}"[:300]
 
 
-def queue(*, case: Case | None, to: str, subject: str, body: str, kind: str, automatic: bool,
-          channel: Channel | None = None, in_reply_to: str = "", source: tuple[str, int] | None = None,
-          ) -> OutboundMessage | None:
+def queue(
+    *,
+    case: Case | None,
+    to: str,
+    subject: str,
+    body: str,
+    kind: str,
+    automatic: bool,
+    channel: Channel | None = None,
+    in_reply_to: str = "",
+    source: tuple[str, int] | None = None,
+) -> OutboundMessage | None:
     """Write the outbox row and send it after commit. ``source`` makes the queueing idempotent."""
     subject = check_subject(subject)
     channel = _channel_for(case, channel)
@@ -98,10 +108,18 @@ def queue(*, case: Case | None, to: str, subject: str, body: str, kind: str, aut
     # We answer what the customer last wrote; References carries the whole thread.
     in_reply_to = in_reply_to or (_last_inbound_id(case) if case else "") or (refs[-1] if refs else "")
     row = OutboundMessage(
-        case=case, channel=channel, kind=kind, automatic=automatic, to=to, subject=subject, body=body,
-        message_id=make_msgid(domain=domain), in_reply_to=in_reply_to,
+        case=case,
+        channel=channel,
+        kind=kind,
+        automatic=automatic,
+        to=to,
+        subject=subject,
+        body=body,
+        message_id=make_msgid(domain=domain),
+        in_reply_to=in_reply_to,
         references=" ".join(dict.fromkeys([*refs, in_reply_to]) if in_reply_to else refs),
-        source_type=source[0] if source else "", source_id=source[1] if source else None,
+        source_type=source[0] if source else "",
+        source_id=source[1] if source else None,
     )
     try:
         with transaction.atomic():
@@ -117,8 +135,11 @@ def queue(*, case: Case | None, to: str, subject: str, body: str, kind: str, aut
 def enqueue(outbound_id: int, delay_seconds: int = 0) -> None:
     from rapport.channels.tasks import send_outbound
 
-    task = send_outbound.using(run_after=timezone.now() + timedelta(seconds=delay_seconds)) if delay_seconds \
+    task = (
+        send_outbound.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+        if delay_seconds
         else send_outbound
+    )
     task.enqueue(outbound_id)
 
 
@@ -139,28 +160,58 @@ def promised_by(case: Case) -> str:
     return f"We will answer by {local:%A %d %B %Y, %H:%M} ({zone.key})."
 
 
-def queue_acknowledgement(*, case: Case, to: str, channel: Channel | None, in_reply_to: str = "",
-                          ) -> OutboundMessage | None:
+def queue_acknowledgement(
+    *,
+    case: Case,
+    to: str,
+    channel: Channel | None,
+    in_reply_to: str = "",
+) -> OutboundMessage | None:
     """A new case gets an acknowledgement naming its reference and the promised response time."""
     if not _automatic_allowed(to):
-        CaseEvent.objects.create(case=case, kind="acknowledgement_skipped", at=timezone.now(),
-                                 data={"to": to, "reason": "automatic-mail limit or bouncing address"})
+        CaseEvent.objects.create(
+            case=case,
+            kind="acknowledgement_skipped",
+            at=timezone.now(),
+            data={"to": to, "reason": "automatic-mail limit or bouncing address"},
+        )
         return None
-    body = (f"Thank you for contacting us. Your reference is {case.reference}; keep it in the subject "
-            f"if you write again about this.\n\n{promised_by(case)}\n")
-    return queue(case=case, to=to, subject=case_subject(case, f"Re: {case.subject}"), body=body,
-                 kind="acknowledgement", automatic=True, channel=channel, in_reply_to=in_reply_to)
+    body = (
+        f"Thank you for contacting us. Your reference is {case.reference}; keep it in the subject "
+        f"if you write again about this.\n\n{promised_by(case)}\n"
+    )
+    return queue(
+        case=case,
+        to=to,
+        subject=case_subject(case, f"Re: {case.subject}"),
+        body=body,
+        kind="acknowledgement",
+        automatic=True,
+        channel=channel,
+        in_reply_to=in_reply_to,
+    )
 
 
 def queue_public_reply(message: CaseMessage) -> OutboundMessage | None:
     case = Case.objects.select_related("customer").get(id=message.case_id)
     to = _recipient(case)
     if to is None:
-        CaseEvent.objects.create(case=case, kind="email_not_sent", at=timezone.now(),
-                                 data={"reason": "the customer has no working email address"})
+        CaseEvent.objects.create(
+            case=case,
+            kind="email_not_sent",
+            at=timezone.now(),
+            data={"reason": "the customer has no working email address"},
+        )
         return None
-    return queue(case=case, to=to, subject=case_subject(case, f"Re: {case.subject}"), body=message.body,
-                 kind="reply", automatic=False, source=("case_message", message.id))
+    return queue(
+        case=case,
+        to=to,
+        subject=case_subject(case, f"Re: {case.subject}"),
+        body=message.body,
+        kind="reply",
+        automatic=False,
+        source=("case_message", message.id),
+    )
 
 
 def queue_customer_update(update: CustomerUpdate) -> OutboundMessage | None:
@@ -168,8 +219,15 @@ def queue_customer_update(update: CustomerUpdate) -> OutboundMessage | None:
     to = _recipient(case)
     if to is None or not _automatic_allowed(to):
         return None
-    return queue(case=case, to=to, subject=case_subject(case, update.subject), body=update.body,
-                 kind=f"update:{update.kind}"[:32], automatic=True, source=("customer_update", update.id))
+    return queue(
+        case=case,
+        to=to,
+        subject=case_subject(case, update.subject),
+        body=update.body,
+        kind=f"update:{update.kind}"[:32],
+        automatic=True,
+        source=("customer_update", update.id),
+    )
 
 
 @transaction.atomic
@@ -204,8 +262,14 @@ def build(row: OutboundMessage) -> EmailMessage:
         headers["References"] = row.references
     if row.automatic:
         headers["Auto-Submitted"] = "auto-generated"
-    return EmailMessage(subject=check_subject(row.subject), body=row.body, from_email=sender, to=[row.to],
-                        reply_to=[channel.address] if channel else [], headers=headers)
+    return EmailMessage(
+        subject=check_subject(row.subject),
+        body=row.body,
+        from_email=sender,
+        to=[row.to],
+        reply_to=[channel.address] if channel else [],
+        headers=headers,
+    )
 
 
 def _claim(outbound_id: int) -> OutboundMessage | None:
@@ -257,14 +321,22 @@ def _deliver(row: OutboundMessage) -> None:
 def _sent(row: OutboundMessage) -> None:
     now = timezone.now()
     OutboundMessage.objects.filter(id=row.id, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.SENT, sent_at=now, last_error="")
+        status=OutboundStatus.SENT, sent_at=now, last_error=""
+    )
     if row.source_type == "customer_update" and row.source_id is not None:
         CustomerUpdate.objects.filter(id=row.source_id).update(status="sent", sent_at=now)
     if row.automatic and row.case_id:
         case = Case.objects.only("id", "customer_id").get(id=row.case_id)
-        log_interaction(actor=None, customer_id=case.customer_id, channel=Medium.EMAIL, direction=Direction.OUTBOUND,
-                        summary=f"Sent ({row.kind}): {row.subject}"[:300], body=row.body,
-                        source_type="outbound_email", source_id=row.id)
+        log_interaction(
+            actor=None,
+            customer_id=case.customer_id,
+            channel=Medium.EMAIL,
+            direction=Direction.OUTBOUND,
+            summary=f"Sent ({row.kind}): {row.subject}"[:300],
+            body=row.body,
+            source_type="outbound_email",
+            source_id=row.id,
+        )
 
 
 def _retry_or_fail(row: OutboundMessage, error: str) -> str:
@@ -272,7 +344,8 @@ def _retry_or_fail(row: OutboundMessage, error: str) -> str:
         _fail(row, f"gave up after {row.attempts} attempts: {error}")
         return OutboundStatus.FAILED
     OutboundMessage.objects.filter(id=row.id, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.QUEUED, last_error=error[:2000], sending_since=None)
+        status=OutboundStatus.QUEUED, last_error=error[:2000], sending_since=None
+    )
     enqueue(row.id, BACKOFF_SECONDS * 2 ** (row.attempts - 1))
     return OutboundStatus.QUEUED
 
@@ -286,10 +359,18 @@ def _fail(row: OutboundMessage, error: str) -> None:
     if not row.case_id:
         return
     case = Case.objects.select_related("owner").get(id=row.case_id)
-    CaseEvent.objects.create(case=case, kind="email_failed", at=timezone.now(),
-                             data={"outbound_id": row.id, "to": row.to, "error": error[:500]})
-    notify(recipients=[case.owner], kind="email.failed", title=f"{case.reference}: email to {row.to} failed",
-           link=f"/cases/{case.reference}/")
+    CaseEvent.objects.create(
+        case=case,
+        kind="email_failed",
+        at=timezone.now(),
+        data={"outbound_id": row.id, "to": row.to, "error": error[:500]},
+    )
+    notify(
+        recipients=[case.owner],
+        kind="email.failed",
+        title=f"{case.reference}: email to {row.to} failed",
+        link=f"/cases/{case.reference}/",
+    )
 
 
 def reconcile_stuck(now: datetime | None = None) -> int:
@@ -297,8 +378,11 @@ def reconcile_stuck(now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - STUCK_AFTER
     stuck = list(OutboundMessage.objects.filter(status=OutboundStatus.SENDING, sending_since__lt=cutoff))
     for row in stuck:
-        _fail(row, "Delivery unknown: the sender stopped while handing this to the mail server. "
-                   "Not resent automatically to avoid a duplicate; check and resend if needed.")
+        _fail(
+            row,
+            "Delivery unknown: the sender stopped while handing this to the mail server. "
+            "Not resent automatically to avoid a duplicate; check and resend if needed.",
+        )
     return len(stuck)
 
 

@@ -30,8 +30,14 @@ def token_digest(token: str) -> str:
 
 
 @transaction.atomic
-def create_channel(*, actor: Staff, kind: str, name: str, address: str, default_team: str | None = None,
-                   ) -> tuple[Channel, str]:
+def create_channel(
+    *,
+    actor: Staff,
+    kind: str,
+    name: str,
+    address: str,
+    default_team: str | None = None,
+) -> tuple[Channel, str]:
     """A new email channel and its inbound token (returned once, stored as a digest)."""
     require_role(actor, Role.ADMIN, "configure channels")
     errors: dict[str, list[str]] = {}
@@ -52,12 +58,18 @@ def create_channel(*, actor: Staff, kind: str, name: str, address: str, default_
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
-            channel = Channel.objects.create(kind=kind, name=name, address=address, default_team=team,
-                                             inbound_token_digest=token_digest(token))
+            channel = Channel.objects.create(
+                kind=kind, name=name, address=address, default_team=team, inbound_token_digest=token_digest(token)
+            )
     except IntegrityError:
         raise Conflict(f"A channel for {address} already exists.", field="address") from None
-    audit.record(actor=actor, action="channel.created", subject_type="channel", subject_id=channel.id,
-                 changes={"name": name, "address": address, "default_team": default_team})
+    audit.record(
+        actor=actor,
+        action="channel.created",
+        subject_type="channel",
+        subject_id=channel.id,
+        changes={"name": name, "address": address, "default_team": default_team},
+    )
     return channel, token
 
 
@@ -92,8 +104,14 @@ class ContactResult:
 
 
 @transaction.atomic
-def submit_contact_form(*, name: str, email: str, topic: str, message: str, upload: Upload | None = None,
-                        ) -> ContactResult:
+def submit_contact_form(
+    *,
+    name: str,
+    email: str,
+    topic: str,
+    message: str,
+    upload: Upload | None = None,
+) -> ContactResult:
     """A case from the public form, or a reply on the customer's open case on that topic."""
     errors: dict[str, list[str]] = {}
     name = " ".join((name or "").split())
@@ -115,20 +133,34 @@ def submit_contact_form(*, name: str, email: str, topic: str, message: str, uplo
     customer = inbound.customer_for(email, name, create=True)
     if customer is None:
         raise InvalidInput("We could not record your address.", "email")
-    case = Case.objects.filter(customer=customer, type=case_type, channel=Medium.WEB,
-                               status__in=OPEN_STATUSES).order_by("-opened_at").first()
+    case = (
+        Case.objects.filter(customer=customer, type=case_type, channel=Medium.WEB, status__in=OPEN_STATUSES)
+        .order_by("-opened_at")
+        .first()
+    )
     new_case = case is None
     if case is not None:
         cases.record_customer_reply(actor=None, case_id=case.id, body=message, channel=Medium.WEB)
     else:
         first_line = message.strip().splitlines()[0]
-        case = cases.open_case(actor=None, data=cases.CaseInput(
-            customer_id=customer.id, type=case_type, subject=f"{label}: {first_line}"[:200],
-            description=message, channel=Medium.WEB))
+        case = cases.open_case(
+            actor=None,
+            data=cases.CaseInput(
+                customer_id=customer.id,
+                type=case_type,
+                subject=f"{label}: {first_line}"[:200],
+                description=message,
+                channel=Medium.WEB,
+            ),
+        )
     if upload is not None:
         stored = default_storage.save(f"attachments/{uuid.uuid4().hex}", ContentFile(upload.data))
-        Attachment.objects.create(case=case, storage_name=stored, label=upload.name[:255] or "attachment",
-                                  content_type=upload.content_type[:127] or "application/octet-stream",
-                                  size=len(upload.data))
+        Attachment.objects.create(
+            case=case,
+            storage_name=stored,
+            label=upload.name[:255] or "attachment",
+            content_type=upload.content_type[:127] or "application/octet-stream",
+            size=len(upload.data),
+        )
     outbound.queue_acknowledgement(case=case, to=email, channel=None)
     return ContactResult(case=case, new_case=new_case)

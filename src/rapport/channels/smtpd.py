@@ -35,7 +35,8 @@ class Handler:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         address = address.strip().lower()
         known = await asyncio.get_running_loop().run_in_executor(
-            None, _in_thread(lambda: Channel.objects.filter(address=address, active=True).exists()))
+            None, _in_thread(lambda: Channel.objects.filter(address=address, active=True).exists())
+        )
         if not known:
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
@@ -57,5 +58,11 @@ class Handler:
 
 
 def controller(host: str = "127.0.0.1", port: int = 2525) -> Controller:
-    return Controller(Handler(), hostname=host, port=port, data_size_limit=inbound.MAX_RAW_BYTES,
-                      decode_data=False, server_hostname="rapport")
+    return Controller(
+        Handler(),
+        hostname=host,
+        port=port,
+        data_size_limit=inbound.MAX_RAW_BYTES,
+        decode_data=False,
+        server_hostname="rapport",
+    )

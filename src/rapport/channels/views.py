@@ -52,16 +52,21 @@ def contact(request: HttpRequest) -> HttpResponse:
     if file := form.cleaned_data.get("attachment"):
         upload = services.Upload(name=file.name, content_type=file.content_type or "", data=file.read())
     try:
-        result = services.submit_contact_form(name=form.cleaned_data["name"], email=email,
-                                              topic=form.cleaned_data["topic"], message=form.cleaned_data["message"],
-                                              upload=upload)
+        result = services.submit_contact_form(
+            name=form.cleaned_data["name"],
+            email=email,
+            topic=form.cleaned_data["topic"],
+            message=form.cleaned_data["message"],
+            upload=upload,
+        )
     except InvalidInput as exc:
         for field, messages in exc.errors.items():
             for message in messages:
                 form.add_error(field if field in form.fields else None, message)
         return render(request, "channels/contact.html", {"form": form}, status=422)
-    return render(request, "channels/contact_done.html",
-                  {"reference": result.case.reference, "new_case": result.new_case})
+    return render(
+        request, "channels/contact_done.html", {"reference": result.case.reference, "new_case": result.new_case}
+    )
 
 
 @login_required
@@ -71,7 +76,11 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     item = Attachment.objects.filter(id=attachment_id).exclude(storage_name="").first()
     if item is None:
         raise Http404("No such attachment.")
-    response = FileResponse(default_storage.open(item.storage_name, "rb"), as_attachment=True, filename=item.label,
-                            content_type="application/octet-stream")
+    response = FileResponse(
+        default_storage.open(item.storage_name, "rb"),
+        as_attachment=True,
+        filename=item.label,
+        content_type="application/octet-stream",
+    )
     response["X-Content-Type-Options"] = "nosniff"
     return response

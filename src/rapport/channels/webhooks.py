@@ -50,8 +50,13 @@ class Refused(Exception):
 
 
 @transaction.atomic
-def create_subscription(*, actor: Staff, url: str, events: list[str], allow_private: bool = False,
-                        ) -> tuple[WebhookSubscription, str]:
+def create_subscription(
+    *,
+    actor: Staff,
+    url: str,
+    events: list[str],
+    allow_private: bool = False,
+) -> tuple[WebhookSubscription, str]:
     require_role(actor, Role.ADMIN, "configure webhooks")
     errors: dict[str, list[str]] = {}
     parts = urlsplit(url or "")
@@ -63,10 +68,16 @@ def create_subscription(*, actor: Staff, url: str, events: list[str], allow_priv
     if errors:
         raise InvalidInput(errors)
     secret = "whsec_" + secrets.token_urlsafe(32)
-    subscription = WebhookSubscription.objects.create(url=url, events=sorted(set(events)), secret=secret,
-                                                      allow_private=allow_private, created_by=actor)
-    audit.record(actor=actor, action="webhook.created", subject_type="webhook", subject_id=subscription.id,
-                 changes={"url": url, "events": subscription.events, "allow_private": allow_private})
+    subscription = WebhookSubscription.objects.create(
+        url=url, events=sorted(set(events)), secret=secret, allow_private=allow_private, created_by=actor
+    )
+    audit.record(
+        actor=actor,
+        action="webhook.created",
+        subject_type="webhook",
+        subject_id=subscription.id,
+        changes={"url": url, "events": subscription.events, "allow_private": allow_private},
+    )
     return subscription, secret
 
 
@@ -84,7 +95,8 @@ def publish(event: str, data: dict[str, Any]) -> list[int]:
         return []
     payload = {"event": event, "data": data, "sent_at": timezone.now().isoformat()}
     rows = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(subscription=s, event=event, payload=payload) for s in subscribers)
+        WebhookDelivery(subscription=s, event=event, payload=payload) for s in subscribers
+    )
     for row in rows:
         _enqueue(row.id)
     return [row.id for row in rows]
@@ -115,8 +127,10 @@ def check_target(url: str, allow_private: bool) -> tuple[str, int, str]:
     if not allow_private:
         for address in addresses:
             if not address.is_global or address.is_multicast:
-                raise Refused(f"{parts.hostname} resolves to a non-public address ({address}); "
-                              "an admin must allow private targets for this webhook")
+                raise Refused(
+                    f"{parts.hostname} resolves to a non-public address ({address}); "
+                    "an admin must allow private targets for this webhook"
+                )
     return parts.hostname, port, str(addresses[0])
 
 
@@ -156,11 +170,19 @@ def deliver(delivery_id: int) -> str:
     connection_class = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
     connection = connection_class(host, port, address)
     try:
-        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
-                           headers={"Content-Type": "application/json", "User-Agent": "Rapport-Webhooks/1",
-                                    "X-Rapport-Event": row.event, "X-Rapport-Delivery": str(row.id),
-                                    "X-Rapport-Timestamp": str(timestamp),
-                                    "X-Rapport-Signature": sign(subscription.secret, timestamp, body)})
+        connection.request(
+            "POST",
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Rapport-Webhooks/1",
+                "X-Rapport-Event": row.event,
+                "X-Rapport-Delivery": str(row.id),
+                "X-Rapport-Timestamp": str(timestamp),
+                "X-Rapport-Signature": sign(subscription.secret, timestamp, body),
+            },
+        )
         response = connection.getresponse()
         response.read(65536)
         code = response.status
@@ -217,8 +239,15 @@ def on_case_resolved(event: Any) -> None:
 
 
 def on_interaction(event: Any) -> None:
-    publish("interaction.created", {"interaction_id": event.interaction_id, "customer_id": event.customer_id,
-                                    "channel": event.channel, "at": event.at.isoformat()})
+    publish(
+        "interaction.created",
+        {
+            "interaction_id": event.interaction_id,
+            "customer_id": event.customer_id,
+            "channel": event.channel,
+            "at": event.at.isoformat(),
+        },
+    )
 
 
 def _case_data(case_id: int) -> dict[str, Any]:
@@ -227,5 +256,12 @@ def _case_data(case_id: int) -> dict[str, Any]:
     case = Case.objects.filter(id=case_id).select_related("owner").first()
     if case is None:
         return {"case_id": case_id}
-    return {"case_id": case.id, "reference": case.reference, "customer_id": case.customer_id, "type": case.type,
-            "status": case.status, "priority": case.priority, "owner": case.owner.username if case.owner else None}
+    return {
+        "case_id": case.id,
+        "reference": case.reference,
+        "customer_id": case.customer_id,
+        "type": case.type,
+        "status": case.status,
+        "priority": case.priority,
+        "owner": case.owner.username if case.owner else None,
+    }

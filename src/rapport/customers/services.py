@@ -138,9 +138,7 @@ def clean_customer_input(
     return out
 
 
-def _clean_each(
-    errors: dict[str, list[str]], name: str, values: list[str], clean: Callable[[str], str]
-) -> list[str]:
+def _clean_each(errors: dict[str, list[str]], name: str, values: list[str], clean: Callable[[str], str]) -> list[str]:
     cleaned = (_collect(errors, name, lambda raw=raw: clean(raw)) for raw in values)  # type: ignore[misc]
     return unique_in_order(v for v in cleaned if v)
 

@@ -7,254 +7,566 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0003_calendar_notification'),
-        ('customers', '0004_import_job'),
-        ('people', '0002_default_authority'),
+        ("core", "0003_calendar_notification"),
+        ("customers", "0004_import_job"),
+        ("people", "0002_default_authority"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PriorityRule',
+            name="PriorityRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=100)),
-                ('conditions', models.JSONField()),
-                ('priority', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], max_length=8)),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(default=100)),
+                ("conditions", models.JSONField()),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+                        max_length=8,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Case',
+            name="Case",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('complaint', 'Complaint'), ('request', 'Request'), ('question', 'Question'), ('incident', 'Incident'), ('compliment', 'Compliment')], max_length=16)),
-                ('subject', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('channel', models.CharField(choices=[('phone', 'Phone'), ('email', 'Email'), ('letter', 'Letter'), ('meeting', 'Meeting'), ('chat', 'Chat'), ('sms', 'SMS'), ('portal', 'Portal'), ('web', 'Web'), ('survey', 'Survey'), ('other', 'Other')], default='other', max_length=16)),
-                ('priority', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], default='normal', max_length=8)),
-                ('status', models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('waiting_customer', 'Waiting on customer'), ('waiting_third_party', 'Waiting on third party'), ('resolved', 'Resolved'), ('closed', 'Closed')], default='new', max_length=24)),
-                ('opened_at', models.DateTimeField()),
-                ('first_response_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('root_cause_statement', models.TextField(blank=True, default='')),
-                ('sla_terms', models.JSONField(blank=True, default=dict)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='customers.customer')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='owned_cases', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='people.team')),
-                ('watchers', models.ManyToManyField(blank=True, related_name='watched_cases', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("complaint", "Complaint"),
+                            ("request", "Request"),
+                            ("question", "Question"),
+                            ("incident", "Incident"),
+                            ("compliment", "Compliment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("letter", "Letter"),
+                            ("meeting", "Meeting"),
+                            ("chat", "Chat"),
+                            ("sms", "SMS"),
+                            ("portal", "Portal"),
+                            ("web", "Web"),
+                            ("survey", "Survey"),
+                            ("other", "Other"),
+                        ],
+                        default="other",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+                        default="normal",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("waiting_customer", "Waiting on customer"),
+                            ("waiting_third_party", "Waiting on third party"),
+                            ("resolved", "Resolved"),
+                            ("closed", "Closed"),
+                        ],
+                        default="new",
+                        max_length=24,
+                    ),
+                ),
+                ("opened_at", models.DateTimeField()),
+                ("first_response_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("root_cause_statement", models.TextField(blank=True, default="")),
+                ("sla_terms", models.JSONField(blank=True, default=dict)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="cases", to="customers.customer"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_cases",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="people.team",
+                    ),
+                ),
+                (
+                    "watchers",
+                    models.ManyToManyField(blank=True, related_name="watched_cases", to=settings.AUTH_USER_MODEL),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RootCause',
+            name="RootCause",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('active', models.BooleanField(default=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='cases.rootcause')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="cases.rootcause",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='CorrectiveAction',
+            name="CorrectiveAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('due_date', models.DateField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('in_progress', 'In progress'), ('done', 'Done'), ('cancelled', 'Cancelled')], default='open', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('cases', models.ManyToManyField(blank=True, related_name='corrective_actions', to='cases.case')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='corrective_actions', to=settings.AUTH_USER_MODEL)),
-                ('root_cause', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='actions', to='cases.rootcause')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                ("due_date", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("in_progress", "In progress"),
+                            ("done", "Done"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("cases", models.ManyToManyField(blank=True, related_name="corrective_actions", to="cases.case")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="corrective_actions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "root_cause",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="actions",
+                        to="cases.rootcause",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_date', 'id'],
+                "ordering": ["due_date", "id"],
             },
         ),
         migrations.AddField(
-            model_name='case',
-            name='root_cause',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='cases.rootcause'),
+            model_name="case",
+            name="root_cause",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="cases",
+                to="cases.rootcause",
+            ),
         ),
         migrations.CreateModel(
-            name='SlaClock',
+            name="SlaClock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('first_response', 'First response'), ('next_response', 'Next response'), ('resolution', 'Resolution')], max_length=16)),
-                ('target_minutes', models.PositiveIntegerField()),
-                ('at_risk_ratio', models.DecimalField(decimal_places=3, default=Decimal('0.8'), max_digits=4)),
-                ('started_at', models.DateTimeField()),
-                ('resumed_at', models.DateTimeField(blank=True, null=True)),
-                ('used_seconds', models.PositiveIntegerField(default=0)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('at_risk_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('breached_at', models.DateTimeField(blank=True, null=True)),
-                ('at_risk_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('generation', models.PositiveIntegerField(default=1)),
-                ('calendar', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.calendar')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clocks', to='cases.case')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("first_response", "First response"),
+                            ("next_response", "Next response"),
+                            ("resolution", "Resolution"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("target_minutes", models.PositiveIntegerField()),
+                ("at_risk_ratio", models.DecimalField(decimal_places=3, default=Decimal("0.8"), max_digits=4)),
+                ("started_at", models.DateTimeField()),
+                ("resumed_at", models.DateTimeField(blank=True, null=True)),
+                ("used_seconds", models.PositiveIntegerField(default=0)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("at_risk_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("breached_at", models.DateTimeField(blank=True, null=True)),
+                ("at_risk_notified_at", models.DateTimeField(blank=True, null=True)),
+                ("generation", models.PositiveIntegerField(default=1)),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="core.calendar"
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="clocks", to="cases.case"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SlaPolicy',
+            name="SlaPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('case_type', models.CharField(blank=True, choices=[('complaint', 'Complaint'), ('request', 'Request'), ('question', 'Question'), ('incident', 'Incident'), ('compliment', 'Compliment')], default='', max_length=16)),
-                ('priority', models.CharField(blank=True, choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], default='', max_length=8)),
-                ('first_response_minutes', models.PositiveIntegerField()),
-                ('next_response_minutes', models.PositiveIntegerField()),
-                ('resolution_minutes', models.PositiveIntegerField()),
-                ('at_risk_ratio', models.DecimalField(decimal_places=3, default=Decimal('0.8'), max_digits=4)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('calendar', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sla_policies', to='core.calendar')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "case_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("complaint", "Complaint"),
+                            ("request", "Request"),
+                            ("question", "Question"),
+                            ("incident", "Incident"),
+                            ("compliment", "Compliment"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.CharField(
+                        blank=True,
+                        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("first_response_minutes", models.PositiveIntegerField()),
+                ("next_response_minutes", models.PositiveIntegerField()),
+                ("resolution_minutes", models.PositiveIntegerField()),
+                ("at_risk_ratio", models.DecimalField(decimal_places=3, default=Decimal("0.8"), max_digits=4)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="sla_policies", to="core.calendar"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='CaseEvent',
+            name="CaseEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('at', models.DateTimeField()),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='cases.case')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=32)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("at", models.DateTimeField()),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="history", to="cases.case"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
-                'indexes': [models.Index(fields=['case', 'at'], name='case_event_order')],
+                "ordering": ["at", "id"],
+                "indexes": [models.Index(fields=["case", "at"], name="case_event_order")],
             },
         ),
         migrations.CreateModel(
-            name='CaseMessage',
+            name="CaseMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('public', 'Reply to the customer'), ('internal', 'Internal note'), ('customer', 'From the customer')], max_length=10)),
-                ('body', models.TextField()),
-                ('created_at', models.DateTimeField()),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='cases.case')),
-                ('interaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.interaction')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("public", "Reply to the customer"),
+                            ("internal", "Internal note"),
+                            ("customer", "From the customer"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("created_at", models.DateTimeField()),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="cases.case"
+                    ),
+                ),
+                (
+                    "interaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.interaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(fields=['case', 'created_at', 'id'], name='case_message_order')],
+                "ordering": ["created_at", "id"],
+                "indexes": [models.Index(fields=["case", "created_at", "id"], name="case_message_order")],
             },
         ),
         migrations.CreateModel(
-            name='Compensation',
+            name="Compensation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('refund', 'Refund'), ('credit', 'Account credit'), ('voucher', 'Voucher'), ('gift', 'Gift'), ('service', 'Service gesture')], max_length=10)),
-                ('amount', models.DecimalField(blank=True, decimal_places=3, max_digits=12, null=True)),
-                ('currency', models.CharField(blank=True, default='', max_length=3)),
-                ('description', models.CharField(blank=True, default='', max_length=300)),
-                ('status', models.CharField(choices=[('granted', 'Granted'), ('pending_approval', 'Pending approval'), ('rejected', 'Rejected')], max_length=16)),
-                ('decision_reason', models.CharField(blank=True, default='', max_length=300)),
-                ('requested_at', models.DateTimeField()),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='compensations', to='cases.case')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='compensations', to='customers.customer')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("refund", "Refund"),
+                            ("credit", "Account credit"),
+                            ("voucher", "Voucher"),
+                            ("gift", "Gift"),
+                            ("service", "Service gesture"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("amount", models.DecimalField(blank=True, decimal_places=3, max_digits=12, null=True)),
+                ("currency", models.CharField(blank=True, default="", max_length=3)),
+                ("description", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("granted", "Granted"),
+                            ("pending_approval", "Pending approval"),
+                            ("rejected", "Rejected"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("decision_reason", models.CharField(blank=True, default="", max_length=300)),
+                ("requested_at", models.DateTimeField()),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="compensations", to="cases.case"
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="compensations",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'requested_at'], name='compensation_status'), models.Index(fields=['customer', 'status'], name='compensation_customer')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__isnull', True), ('amount__gt', 0), _connector='OR'), name='compensation_amount_positive'), models.CheckConstraint(condition=models.Q(('amount__isnull', True), models.Q(('currency', ''), _negated=True), _connector='OR'), name='compensation_amount_has_currency')],
+                "indexes": [
+                    models.Index(fields=["status", "requested_at"], name="compensation_status"),
+                    models.Index(fields=["customer", "status"], name="compensation_customer"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__isnull", True), ("amount__gt", 0), _connector="OR"),
+                        name="compensation_amount_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("amount__isnull", True), models.Q(("currency", ""), _negated=True), _connector="OR"
+                        ),
+                        name="compensation_amount_has_currency",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CustomerUpdate',
+            name="CustomerUpdate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('status', models.CharField(default='queued', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='customer_updates', to='cases.case')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=32)),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                ("status", models.CharField(default="queued", max_length=10)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="customer_updates", to="cases.case"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['status', 'created_at'], name='customer_update_outbox')],
+                "indexes": [models.Index(fields=["status", "created_at"], name="customer_update_outbox")],
             },
         ),
         migrations.AddConstraint(
-            model_name='rootcause',
-            constraint=models.UniqueConstraint(fields=('parent', 'name'), name='root_cause_unique_in_parent'),
+            model_name="rootcause",
+            constraint=models.UniqueConstraint(fields=("parent", "name"), name="root_cause_unique_in_parent"),
         ),
         migrations.AddConstraint(
-            model_name='rootcause',
-            constraint=models.UniqueConstraint(condition=models.Q(('parent__isnull', True)), fields=('name',), name='root_cause_unique_top'),
+            model_name="rootcause",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("parent__isnull", True)), fields=("name",), name="root_cause_unique_top"
+            ),
         ),
         migrations.AddIndex(
-            model_name='correctiveaction',
-            index=models.Index(fields=['status', 'due_date'], name='action_status_due'),
+            model_name="correctiveaction",
+            index=models.Index(fields=["status", "due_date"], name="action_status_due"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['owner', 'status'], name='case_owner_status'),
+            model_name="case",
+            index=models.Index(fields=["owner", "status"], name="case_owner_status"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['team', 'status'], name='case_team_status'),
+            model_name="case",
+            index=models.Index(fields=["team", "status"], name="case_team_status"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['customer', '-opened_at'], name='case_customer_opened'),
+            model_name="case",
+            index=models.Index(fields=["customer", "-opened_at"], name="case_customer_opened"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['status', '-opened_at'], name='case_status_opened'),
+            model_name="case",
+            index=models.Index(fields=["status", "-opened_at"], name="case_status_opened"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['type', 'resolved_at'], name='case_type_resolved'),
+            model_name="case",
+            index=models.Index(fields=["type", "resolved_at"], name="case_type_resolved"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('owner__isnull', True)), fields=['team', '-opened_at'], name='case_unassigned'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("owner__isnull", True)), fields=["team", "-opened_at"], name="case_unassigned"
+            ),
         ),
         migrations.AddIndex(
-            model_name='slaclock',
-            index=models.Index(condition=models.Q(('paused_at__isnull', True), ('stopped_at__isnull', True)), fields=['due_at'], name='clock_running_due'),
+            model_name="slaclock",
+            index=models.Index(
+                condition=models.Q(("paused_at__isnull", True), ("stopped_at__isnull", True)),
+                fields=["due_at"],
+                name="clock_running_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='slaclock',
-            index=models.Index(fields=['case', 'kind'], name='clock_case_kind'),
+            model_name="slaclock",
+            index=models.Index(fields=["case", "kind"], name="clock_case_kind"),
         ),
         migrations.AddConstraint(
-            model_name='slaclock',
-            constraint=models.CheckConstraint(condition=models.Q(('target_minutes__gt', 0)), name='clock_target_positive'),
+            model_name="slaclock",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("target_minutes__gt", 0)), name="clock_target_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slapolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('first_response_minutes__gt', 0), ('next_response_minutes__gt', 0), ('resolution_minutes__gt', 0)), name='sla_targets_positive'),
+            model_name="slapolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("first_response_minutes__gt", 0), ("next_response_minutes__gt", 0), ("resolution_minutes__gt", 0)
+                ),
+                name="sla_targets_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slapolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('at_risk_ratio__gt', 0), ('at_risk_ratio__lt', 1)), name='sla_ratio_fraction'),
+            model_name="slapolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("at_risk_ratio__gt", 0), ("at_risk_ratio__lt", 1)), name="sla_ratio_fraction"
+            ),
         ),
     ]

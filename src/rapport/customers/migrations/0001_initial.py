@@ -4,79 +4,127 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ContactPoint',
+            name="ContactPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('phone', 'Phone')], max_length=8)),
-                ('value', models.CharField(db_index=True, max_length=254)),
-                ('label', models.CharField(blank=True, default='', max_length=40)),
-                ('is_primary', models.BooleanField(default=False)),
-                ('bouncing', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("email", "Email"), ("phone", "Phone")], max_length=8)),
+                ("value", models.CharField(db_index=True, max_length=254)),
+                ("label", models.CharField(blank=True, default="", max_length=40)),
+                ("is_primary", models.BooleanField(default=False)),
+                ("bouncing", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-is_primary', 'id'],
+                "ordering": ["-is_primary", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('person', 'Person'), ('organisation', 'Organisation')], default='person', max_length=16)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('prospect', 'Prospect'), ('active', 'Active'), ('former', 'Former customer')], default='prospect', max_length=16)),
-                ('external_id', models.CharField(blank=True, max_length=100, null=True, unique=True)),
-                ('preferred_channel', models.CharField(blank=True, choices=[('phone', 'Phone'), ('email', 'Email'), ('letter', 'Letter'), ('meeting', 'Meeting'), ('chat', 'Chat'), ('sms', 'SMS'), ('portal', 'Portal'), ('web', 'Web'), ('survey', 'Survey'), ('other', 'Other')], default='', max_length=16)),
-                ('language', models.CharField(default='en', max_length=16)),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('consent_email', models.BooleanField(default=False)),
-                ('consent_phone', models.BooleanField(default=False)),
-                ('consent_post', models.BooleanField(default=False)),
-                ('consent_marketing', models.BooleanField(default=False)),
-                ('notes', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('version', models.PositiveIntegerField(default=1)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("person", "Person"), ("organisation", "Organisation")],
+                        default="person",
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("prospect", "Prospect"), ("active", "Active"), ("former", "Former customer")],
+                        default="prospect",
+                        max_length=16,
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, max_length=100, null=True, unique=True)),
+                (
+                    "preferred_channel",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("letter", "Letter"),
+                            ("meeting", "Meeting"),
+                            ("chat", "Chat"),
+                            ("sms", "SMS"),
+                            ("portal", "Portal"),
+                            ("web", "Web"),
+                            ("survey", "Survey"),
+                            ("other", "Other"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("language", models.CharField(default="en", max_length=16)),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                ("consent_email", models.BooleanField(default=False)),
+                ("consent_phone", models.BooleanField(default=False)),
+                ("consent_post", models.BooleanField(default=False)),
+                ("consent_marketing", models.BooleanField(default=False)),
+                ("notes", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("version", models.PositiveIntegerField(default=1)),
             ],
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('phone', 'Phone'), ('email', 'Email'), ('letter', 'Letter'), ('meeting', 'Meeting'), ('chat', 'Chat'), ('sms', 'SMS'), ('portal', 'Portal'), ('web', 'Web'), ('survey', 'Survey'), ('other', 'Other')], max_length=16)),
-                ('direction', models.CharField(choices=[('in', 'Inbound'), ('out', 'Outbound')], max_length=3)),
-                ('occurred_at', models.DateTimeField()),
-                ('summary', models.CharField(max_length=300)),
-                ('body', models.TextField(blank=True, default='')),
-                ('duration_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('source_type', models.CharField(blank=True, default='', max_length=40)),
-                ('source_id', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("letter", "Letter"),
+                            ("meeting", "Meeting"),
+                            ("chat", "Chat"),
+                            ("sms", "SMS"),
+                            ("portal", "Portal"),
+                            ("web", "Web"),
+                            ("survey", "Survey"),
+                            ("other", "Other"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("direction", models.CharField(choices=[("in", "Inbound"), ("out", "Outbound")], max_length=3)),
+                ("occurred_at", models.DateTimeField()),
+                ("summary", models.CharField(max_length=300)),
+                ("body", models.TextField(blank=True, default="")),
+                ("duration_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("source_type", models.CharField(blank=True, default="", max_length=40)),
+                ("source_id", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='NameKey',
+            name="NameKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(db_index=True, max_length=100)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(db_index=True, max_length=100)),
             ],
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, unique=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=50, unique=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
     ]

@@ -6,80 +6,105 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='customer',
-            name='account_manager',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='managed_customers', to=settings.AUTH_USER_MODEL),
+            model_name="customer",
+            name="account_manager",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="managed_customers",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='merged_into',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='customers.customer'),
+            model_name="customer",
+            name="merged_into",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="customers.customer",
+            ),
         ),
         migrations.AddField(
-            model_name='contactpoint',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_points', to='customers.customer'),
+            model_name="contactpoint",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="contact_points", to="customers.customer"
+            ),
         ),
         migrations.AddField(
-            model_name='interaction',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='customers.customer'),
+            model_name="interaction",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="interactions", to="customers.customer"
+            ),
         ),
         migrations.AddField(
-            model_name='interaction',
-            name='staff',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="interaction",
+            name="staff",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='namekey',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer'),
+            model_name="namekey",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="customers.customer"
+            ),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='customers', to='customers.tag'),
+            model_name="customer",
+            name="tags",
+            field=models.ManyToManyField(blank=True, related_name="customers", to="customers.tag"),
         ),
         migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'email')), fields=('value',), name='contact_email_unique'),
+            model_name="contactpoint",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "email")), fields=("value",), name="contact_email_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.UniqueConstraint(fields=('customer', 'kind', 'value'), name='contact_point_once'),
+            model_name="contactpoint",
+            constraint=models.UniqueConstraint(fields=("customer", "kind", "value"), name="contact_point_once"),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['customer', '-occurred_at', '-id'], name='timeline_customer_occurred'),
+            model_name="interaction",
+            index=models.Index(fields=["customer", "-occurred_at", "-id"], name="timeline_customer_occurred"),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['-occurred_at', '-id'], name='timeline_recent'),
+            model_name="interaction",
+            index=models.Index(fields=["-occurred_at", "-id"], name="timeline_recent"),
         ),
         migrations.AddIndex(
-            model_name='interaction',
-            index=models.Index(fields=['staff', '-occurred_at'], name='timeline_staff_occurred'),
+            model_name="interaction",
+            index=models.Index(fields=["staff", "-occurred_at"], name="timeline_staff_occurred"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['account_manager', 'name'], name='customer_manager_name'),
+            model_name="customer",
+            index=models.Index(fields=["account_manager", "name"], name="customer_manager_name"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['status', 'id'], name='customer_status_id'),
+            model_name="customer",
+            index=models.Index(fields=["status", "id"], name="customer_status_id"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['-updated_at'], name='customer_updated'),
+            model_name="customer",
+            index=models.Index(fields=["-updated_at"], name="customer_updated"),
         ),
     ]
