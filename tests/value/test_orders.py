@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rapport.core.errors import InvalidInput, PermissionDenied
 from rapport.core.models import AuditEntry
 from rapport.customers.models import Customer
-from rapport.value.models import Order, ValueFit
+from rapport.value.models import CustomerValue, Order, ValueFit
 from tests.conftest import api_for
 from tests.value.conftest import post_csv
 
@@ -175,3 +176,24 @@ def test_one_time_buyer_is_valued(manager, lead):
     assert body["p_alive"] == 1.0  # BG/NBD: nobody drops out before a repeat purchase
     assert body["expected_orders"] > 0 and float(body["clv"]) > 0 and body["history"] == []
     assert fits.get(f"/customers/{one_timer.id}/value", horizon_days=0).status_code == 422
+
+
+def test_snapshots_give_the_value_history(manager, lead):
+    from rapport.value import services
+
+    api_for(lead).post("/orders/bulk", {"orders": synthetic_orders(), "create_missing_customers": True})
+    fits = api_for(manager)
+    with pytest.raises(InvalidInput):
+        services.snapshot_values(actor=manager)
+    for model in ("bgnbd", "gammagamma"):
+        assert fits.post("/value/fits", {"model": model, "calibration_end": "2025-12-31"}).json()["status"] == "ok"
+    written = services.snapshot_values(actor=manager)
+    assert written == Customer.objects.count() == 150
+    assert services.snapshot_values(actor=manager) == 150  # a re-run replaces
+    assert CustomerValue.objects.count() == 150
+    customer = Customer.objects.order_by("id").first()
+    body = fits.get(f"/customers/{customer.id}/value").json()
+    assert len(body["history"]) == 1 and body["history"][0]["as_of"] == "2025-12-31"
+    assert body["history"][0]["clv"] == body["clv"]
+    with pytest.raises(PermissionDenied):
+        services.snapshot_values(actor=lead)
