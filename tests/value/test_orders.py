@@ -197,3 +197,13 @@ def test_snapshots_give_the_value_history(manager, lead):
     assert body["history"][0]["clv"] == body["clv"]
     with pytest.raises(PermissionDenied):
         services.snapshot_values(actor=lead)
+
+
+def test_merging_customers_moves_their_orders(lead, known_customer):
+    api = api_for(lead)
+    other = Customer.objects.create(name="Known too", external_id="C2")
+    assert api.post("/orders", order("M-1")).status_code == 201
+    assert api.post("/orders", order("M-2", external="C2")).status_code == 201
+    assert api.post(f"/customers/{known_customer.id}/merge", {"duplicate_id": other.id}).status_code == 200
+    assert set(Order.objects.values_list("customer_id", flat=True)) == {known_customer.id}
+    assert api.post("/orders", order("M-3", external="C2")).json()["customer"] == known_customer.id

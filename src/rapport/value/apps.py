@@ -5,3 +5,9 @@ class ValueConfig(AppConfig):
     name = "rapport.value"
     label = "value"
     verbose_name = "Value"
+
+    def ready(self) -> None:
+        from rapport.customers.services import register_merge_step
+        from rapport.value import services
+
+        register_merge_step(services.move_orders_on_merge)

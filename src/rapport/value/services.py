@@ -16,7 +16,7 @@ from rapport.core.errors import InvalidInput
 from rapport.people.models import Role, Staff
 from rapport.people.permissions import require_role
 from rapport.value import clv, queries
-from rapport.value.models import DAYS_PER_UNIT, CustomerValue, FitStatus, TimeUnit, ValueFit, ValueModel
+from rapport.value.models import DAYS_PER_UNIT, CustomerValue, FitStatus, Order, TimeUnit, ValueFit, ValueModel
 
 MAX_ITERATIONS = 500
 
@@ -162,3 +162,10 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
 
 def _cents(value: float) -> Decimal:
     return Decimal(f"{float(value):.2f}")
+
+
+def move_orders_on_merge(survivor_id: int, duplicate_id: int) -> None:
+    """A merge step (inside the merge transaction): the duplicate's orders and value snapshots
+    become the survivor's, so its purchase history is summarised as one customer's."""
+    Order.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
+    CustomerValue.objects.filter(customer_id=duplicate_id).delete()  # recomputed at the next snapshot
