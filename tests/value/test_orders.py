@@ -192,6 +192,7 @@ def test_snapshots_give_the_value_history(manager, lead):
     assert services.snapshot_values(actor=manager) == 150  # a re-run replaces
     assert CustomerValue.objects.count() == 150
     customer = Customer.objects.order_by("id").first()
+    assert customer is not None
     body = fits.get(f"/customers/{customer.id}/value").json()
     assert len(body["history"]) == 1 and body["history"][0]["as_of"] == "2025-12-31"
     assert body["history"][0]["clv"] == body["clv"]

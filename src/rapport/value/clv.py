@@ -37,6 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
 Array = NDArray[np.float64]
+ArrayIn = Array | float  # predictions take one history as plain numbers, or many as arrays
 
 MODELS = ("bgnbd", "paretonbd", "gammagamma")
 PARAM_NAMES = {
@@ -334,7 +335,7 @@ def _bgnbd_log_odds_dead(params: dict[str, float], x: Array, t_x: Array, T: Arra
     return np.where(repeat, odds, -np.inf)
 
 
-def bgnbd_p_alive(params: dict[str, float], x: Array, t_x: Array, T: Array) -> Array:
+def bgnbd_p_alive(params: dict[str, float], x: ArrayIn, t_x: ArrayIn, T: ArrayIn) -> Array:
     """P(alive | x, t_x, T) = 1 / (1 + δ(x>0)·(a/(b+x−1))·((α+T)/(α+t_x))^(r+x))."""
     x, t_x, T = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
     return expit(-_bgnbd_log_odds_dead(params, x, t_x, T))
@@ -356,7 +357,9 @@ def _bgnbd_alive_purchases_at(params: dict[str, float], x: Array, T: Array, t: f
     return (a + b + x - 1) / (a - 1) * (1 - hyp2f1(r + x, a - 1, a + b + x - 1, -t / (alpha + T)))
 
 
-def bgnbd_conditional_expected_purchases(params: dict[str, float], t: float, x: Array, t_x: Array, T: Array) -> Array:
+def bgnbd_conditional_expected_purchases(
+    params: dict[str, float], t: float, x: ArrayIn, t_x: ArrayIn, T: ArrayIn
+) -> Array:
     """E[Y(t) | x, t_x, T] (FHL 2005 eq. 10) = P(alive)·E[Y(t) | alive]."""
     x, t_x, T = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
     return bgnbd_p_alive(params, x, t_x, T) * _bgnbd_alive_purchases(params, x, T, t)
@@ -481,13 +484,13 @@ def _pnbd_log_odds_dead(params: dict[str, float], x: Array, t_x: Array, T: Array
     return np.log(s) + log_i - l1
 
 
-def paretonbd_p_alive(params: dict[str, float], x: Array, t_x: Array, T: Array) -> Array:
+def paretonbd_p_alive(params: dict[str, float], x: ArrayIn, t_x: ArrayIn, T: ArrayIn) -> Array:
     x, t_x, T = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
     return expit(-_pnbd_log_odds_dead(params, x, t_x, T))
 
 
 def paretonbd_conditional_expected_purchases(
-    params: dict[str, float], t: float, x: Array, t_x: Array, T: Array
+    params: dict[str, float], t: float, x: ArrayIn, t_x: ArrayIn, T: ArrayIn
 ) -> Array:
     """E[Y(t) | x, t_x, T] = ((r+x)(β+T) / ((α+T)(s−1)))·[1 − ((β+T)/(β+T+t))^(s−1)]·P(alive) (note 009 eq. 21);
     the bracket over (s−1) is written with expm1/log1p so s → 1 has its limit (β+T)·ln(1 + t/(β+T))."""
