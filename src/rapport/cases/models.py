@@ -241,13 +241,14 @@ class SlaClock(models.Model):
 class SlaPolicy(models.Model):
     """Targets in business minutes for cases of a type and priority (blank = any).
 
-    The most specific active policy applies; tier joins the match when customer value lands.
+    The most specific active policy applies (case type, priority and the customer's care tier).
     """
 
     name = models.CharField(max_length=100)
     calendar = models.ForeignKey("core.Calendar", on_delete=models.PROTECT, related_name="sla_policies")
     case_type = models.CharField(max_length=16, choices=CaseType.choices, blank=True, default="")
     priority = models.CharField(max_length=8, choices=Priority.choices, blank=True, default="")
+    tier = models.CharField(max_length=32, blank=True, default="")  # the customer's care tier; blank = any
     first_response_minutes = models.PositiveIntegerField()
     next_response_minutes = models.PositiveIntegerField()
     resolution_minutes = models.PositiveIntegerField()

@@ -57,7 +57,7 @@ MAX_SUBJECT = 200
 def default_priority(facts: dict[str, Any]) -> str:
     """The first active rule whose every condition holds decides; otherwise normal.
 
-    Facts today: case_type, text (subject + description), customer_tags. Unknown condition
+    Facts today: case_type, text (subject + description), customer_tags, customer_status, tier. Unknown condition
     keys compare equal to the fact of the same name, so new facts need no code here."""
     text = str(facts.get("text", "")).casefold()
     tags = set(facts.get("customer_tags", ()))
@@ -75,14 +75,15 @@ def _holds(key: str, expected: Any, facts: dict[str, Any], text: str, tags: set[
     return facts.get(key) == expected
 
 
-def select_policy(case_type: str, priority: str) -> SlaPolicy | None:
-    """The most specific active policy: type and priority, then either, then neither."""
+def select_policy(case_type: str, priority: str, tier: str = "") -> SlaPolicy | None:
+    """The most specific active policy: the most of type, priority and tier matched, then
+    priority, then tier (blank fields match any)."""
     candidates = SlaPolicy.objects.filter(active=True).filter(
-        Q(case_type=case_type) | Q(case_type=""), Q(priority=priority) | Q(priority="")
+        Q(case_type=case_type) | Q(case_type=""), Q(priority=priority) | Q(priority=""), Q(tier=tier) | Q(tier="")
     )
     return max(
         candidates,
-        key=lambda p: (bool(p.case_type) + bool(p.priority), bool(p.priority), -p.id),
+        key=lambda p: (bool(p.case_type) + bool(p.priority) + bool(p.tier), bool(p.priority), bool(p.tier), -p.id),
         default=None,
     )
 
@@ -169,11 +170,12 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
             "text": f"{subject}\n{data.description}",
             "customer_tags": list(customer.tags.values_list("name", flat=True)),
             "customer_status": customer.status,
+            "tier": customer.care_tier,
         }
     )
     opened_at = data.opened_at or now
     status = data.status or (Status.OPEN if owner else Status.NEW)
-    policy = select_policy(data.type, priority)
+    policy = select_policy(data.type, priority, customer.care_tier)
     case = Case.objects.create(
         customer=customer,
         type=data.type,
@@ -946,6 +948,7 @@ def create_sla_policy(
     calendar_id: int,
     case_type: str = "",
     priority: str = "",
+    tier: str = "",
     first_response_minutes: int,
     next_response_minutes: int,
     resolution_minutes: int,
@@ -979,6 +982,7 @@ def create_sla_policy(
         calendar=calendar,
         case_type=case_type,
         priority=priority,
+        tier=tier.strip(),
         first_response_minutes=first_response_minutes,
         next_response_minutes=next_response_minutes,
         resolution_minutes=resolution_minutes,

@@ -79,6 +79,7 @@ class Customer(models.Model):
     consent_post = models.BooleanField(default=False)
     consent_marketing = models.BooleanField(default=False)
     notes = models.TextField(blank=True, default="")
+    care_tier = models.CharField(max_length=32, blank=True, default="")  # set by value; cases reads it
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -3,7 +3,7 @@ permission, writes its audit row, and publishes its event after commit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -463,3 +463,39 @@ def merge_customers(*, actor: Actor, survivor_id: int, duplicate_id: int) -> Cus
 
 def input_field_names() -> list[str]:
     return [f.name for f in fields(CustomerInput)]
+
+
+TIER_BATCH = 10_000
+
+
+@transaction.atomic
+def set_care_tier(*, actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[int]], reason: str = "") -> int:
+    """Set customers' care tier (value decides it; cases reads it). With a ``reason`` it is a manual
+    override (team leads and above; one audit row per customer changed); without, a bulk apply
+    (one summary audit row). Bulk UPDATEs of the rows whose tier changes; returns how many."""
+    if actor is not None:
+        require_role(actor, Role.LEAD if reason else Role.MANAGER, "set care tiers")
+    changed: dict[str, int] = {}
+    for tier, ids in customer_ids_by_tier.items():
+        id_list = list(ids)
+        for start in range(0, len(id_list), TIER_BATCH):
+            batch = Customer.objects.filter(id__in=id_list[start : start + TIER_BATCH]).exclude(care_tier=tier)
+            if reason:
+                for customer_id, before in batch.values_list("id", "care_tier"):
+                    audit.record(
+                        actor=actor,
+                        action="customer.care_tier_set",
+                        subject_type="customer",
+                        subject_id=customer_id,
+                        changes={"care_tier": [before, tier], "reason": reason},
+                    )
+            changed[tier] = changed.get(tier, 0) + batch.update(care_tier=tier)
+    if not reason:
+        audit.record(
+            actor=actor,
+            action="customer.care_tiers_applied",
+            subject_type="customer",
+            subject_id=0,
+            changes={"changed": changed},
+        )
+    return sum(changed.values())
