@@ -33,8 +33,8 @@ def customer(agent: Staff) -> Customer:
 
 
 @pytest.fixture
-def nps(lead: Staff) -> Survey:
-    return services.create_survey(actor=lead, name="Relationship NPS", kind="nps")
+def nps(manager: Staff) -> Survey:
+    return services.create_survey(actor=manager, name="Relationship NPS", kind="nps")
 
 
 def invite_one(survey: Survey, customer: Customer, actor: Any = None) -> str:

@@ -15,14 +15,14 @@ from tests.conftest import api_for, make_staff
 from tests.feedback.conftest import form, invite_one, make_customer
 
 
-def test_create_and_list_surveys(lead_api, agent_api) -> None:
-    created = lead_api.post("/surveys", {"name": "Relationship NPS", "kind": "nps"})
+def test_create_and_list_surveys(admin_api, agent_api) -> None:
+    created = admin_api.post("/surveys", {"name": "Relationship NPS", "kind": "nps"})
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["kind"] == "nps" and body["version"] == 1
     assert [q["kind"] for q in body["questions"]] == ["rating", "text"]
     assert (body["questions"][0]["scale_min"], body["questions"][0]["scale_max"]) == (0, 10)
-    custom = lead_api.post(
+    custom = admin_api.post(
         "/surveys",
         {
             "name": "Why did you leave?",
@@ -42,11 +42,11 @@ def test_create_and_list_surveys(lead_api, agent_api) -> None:
     assert [s["name"] for s in agent_api.get("/surveys").json()] == ["Relationship NPS", "Why did you leave?"]
 
 
-def test_survey_bad_input(lead_api, agent_api) -> None:
-    bad = lead_api.post("/surveys", {"name": "X", "kind": "stars"})
+def test_survey_bad_input(admin_api, lead_api, agent_api) -> None:
+    bad = admin_api.post("/surveys", {"name": "X", "kind": "stars"})
     assert bad.status_code == 422 and "kind" in bad.json()["errors"]
-    assert lead_api.post("/surveys", {"name": "X", "kind": "custom"}).status_code == 422
-    choice = lead_api.post(
+    assert admin_api.post("/surveys", {"name": "X", "kind": "custom"}).status_code == 422
+    choice = admin_api.post(
         "/surveys",
         {
             "name": "X",
@@ -56,20 +56,21 @@ def test_survey_bad_input(lead_api, agent_api) -> None:
     )
     assert "questions.0.choices" in choice.json()["errors"]
     assert agent_api.post("/surveys", {"name": "X", "kind": "nps"}).status_code == 403
+    assert lead_api.post("/surveys", {"name": "X", "kind": "nps"}).status_code == 403  # managers define
 
 
-def test_editing_an_answered_survey_makes_a_new_version(customer, nps, lead) -> None:
+def test_editing_an_answered_survey_makes_a_new_version(customer, nps, lead, manager) -> None:
     Client().post(invite_one(nps, customer), form(nps, 9))
-    v2 = services.edit_survey(actor=lead, survey_id=nps.id, texts={"en": {"title": "New title"}})
+    v2 = services.edit_survey(actor=manager, survey_id=nps.id, texts={"en": {"title": "New title"}})
     assert v2.number == 2
     first = Response.objects.get().version
     assert first is not None and first.number == 1
-    v2b = services.edit_survey(actor=lead, survey_id=nps.id, texts={"en": {"title": "Newer"}})
+    v2b = services.edit_survey(actor=manager, survey_id=nps.id, texts={"en": {"title": "Newer"}})
     assert v2b.id == v2.id  # nobody answered version 2 yet: edited in place
 
 
-def test_invitations_respect_consent_and_the_quiet_period(lead_api, agent) -> None:
-    survey = lead_api.post("/surveys", {"name": "NPS", "kind": "nps"}).json()
+def test_invitations_respect_consent_and_the_quiet_period(admin_api, lead_api, agent) -> None:
+    survey = admin_api.post("/surveys", {"name": "NPS", "kind": "nps"}).json()
     ok = make_customer("Jane Doe", agent)
     no_consent = make_customer("Bob Smith", agent, consent=False)
     answer = lead_api.post(f"/surveys/{survey['id']}/invitations", {"customers": [ok.id, no_consent.id]})
@@ -160,10 +161,10 @@ def _answer_all(survey, scores, manager) -> None:
         assert Client().post(invite_one(survey, c), form(survey, s)).status_code == 200
 
 
-def test_metric_definitions_exactly(lead, agent, agent_api) -> None:
-    nps = services.create_survey(actor=lead, name="NPS", kind="nps")
-    csat = services.create_survey(actor=lead, name="CSAT", kind="csat")
-    ces = services.create_survey(actor=lead, name="CES", kind="ces")
+def test_metric_definitions_exactly(lead, agent, agent_api, manager) -> None:
+    nps = services.create_survey(actor=manager, name="NPS", kind="nps")
+    csat = services.create_survey(actor=manager, name="CSAT", kind="csat")
+    ces = services.create_survey(actor=manager, name="CES", kind="ces")
     _answer_all(nps, [10, 10, 9, 8, 7, 6, 2], agent)
     _answer_all(csat, [5, 4, 3, 2, 1, 5], agent)
     _answer_all(ces, [1, 2, 3, 7], agent)
@@ -190,8 +191,8 @@ def test_metric_definitions_exactly(lead, agent, agent_api) -> None:
     assert agent_api.get("/metrics/stars").status_code == 404
 
 
-def test_metrics_by_month_and_the_running_counts_match_a_rebuild(lead, agent, agent_api) -> None:
-    nps = services.create_survey(actor=lead, name="NPS", kind="nps")
+def test_metrics_by_month_and_the_running_counts_match_a_rebuild(lead, agent, agent_api, manager) -> None:
+    nps = services.create_survey(actor=manager, name="NPS", kind="nps")
     _answer_all(nps, [10, 0, 9, 5], agent)
     running = sorted(ScoreDaily.objects.values_list("kind", "n", "c0", "c5", "c9", "c10"))
     services.rebuild_score_counts()

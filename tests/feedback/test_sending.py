@@ -13,9 +13,8 @@ from tests.feedback.conftest import make_customer
 
 
 def test_resolving_a_case_enqueues_csat_after_the_delay(
-    lead, agent, customer, django_capture_on_commit_callbacks
-) -> None:
-    services.create_survey(actor=lead, name="After-case CSAT", kind="csat", trigger="after_case")
+    lead, agent, customer, django_capture_on_commit_callbacks, manager) -> None:
+    services.create_survey(actor=manager, name="After-case CSAT", kind="csat", trigger="after_case")
     FeedbackSettings.objects.update_or_create(id=1, defaults={"after_case_delay_hours": 2})
     with django_capture_on_commit_callbacks(execute=True):
         case = cases.open_case(
@@ -45,7 +44,7 @@ def test_relationship_survey_invites_its_audience_once_per_cadence(lead, agent, 
     make_customer("Other Manager", manager)
     make_customer("No Consent", agent, consent=False)
     survey = services.create_survey(
-        actor=lead,
+        actor=manager,
         name="Quarterly NPS",
         kind="nps",
         trigger="relationship",
@@ -61,10 +60,10 @@ def test_relationship_survey_invites_its_audience_once_per_cadence(lead, agent, 
     assert Invitation.objects.filter(customer=mine).count() == 2
 
 
-def test_the_quiet_period_holds_back_a_cadence_round(lead, agent) -> None:
+def test_the_quiet_period_holds_back_a_cadence_round(lead, agent, manager) -> None:
     jane = make_customer("Jane Doe", agent)
-    other = services.create_survey(actor=lead, name="CSAT", kind="csat")
+    other = services.create_survey(actor=manager, name="CSAT", kind="csat")
     services.invite(actor=lead, survey_id=other.id, customer_ids=[jane.id])
-    services.create_survey(actor=lead, name="Quarterly NPS", kind="nps", trigger="relationship", cadence_days=7)
+    services.create_survey(actor=manager, name="Quarterly NPS", kind="nps", trigger="relationship", cadence_days=7)
     assert tasks.relationship_surveys.call() == 0
     assert Invitation.objects.count() == 1

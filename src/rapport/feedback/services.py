@@ -140,7 +140,7 @@ def create_survey(
     audience: dict[str, Any] | None = None,
     anonymous: bool = False,
 ) -> Survey:
-    require_role(actor, Role.LEAD, "define surveys")
+    require_role(actor, Role.MANAGER, "define surveys")
     errors: dict[str, list[str]] = {}
     name = " ".join((name or "").split())
     if not name or len(name) > 200:
@@ -182,7 +182,7 @@ def edit_survey(
 ) -> SurveyVersion:
     """Change what respondents see. A version with answers is never edited: a new one is made,
     and answers keep the version they were given on."""
-    require_role(actor, Role.LEAD, "edit surveys")
+    require_role(actor, Role.MANAGER, "edit surveys")
     survey = Survey.objects.select_for_update().filter(id=survey_id).first()
     if survey is None:
         raise NotFound(f"No survey with id {survey_id}.")
@@ -207,7 +207,7 @@ def edit_survey(
 @transaction.atomic
 def withdraw_survey(*, actor: Actor, survey_id: int) -> None:
     """Stop a survey: its open links answer a friendly 410 from now on."""
-    require_role(actor, Role.LEAD, "withdraw surveys")
+    require_role(actor, Role.MANAGER, "withdraw surveys")
     if not Survey.objects.filter(id=survey_id).update(active=False):
         raise NotFound(f"No survey with id {survey_id}.")
     SurveyVersion.objects.filter(survey_id=survey_id, deleted_at__isnull=True).update(deleted_at=timezone.now())
@@ -288,9 +288,10 @@ def invite(
     public: bool = False,
     case_id: int | None = None,
 ) -> InviteResult:
-    """Invite customers (respecting consent and the quiet period) or make a public link."""
+    """Invite customers (respecting consent and the quiet period) or make a public link.
+    Team leads and above send; ``actor=None`` is the system (cadences, after-case)."""
     if actor is not None:
-        require_staff(actor)
+        require_role(actor, Role.LEAD, "send surveys")
     survey = Survey.objects.filter(id=survey_id).first()
     if survey is None:
         raise NotFound(f"No survey with id {survey_id}.")
@@ -401,15 +402,42 @@ def send_after_case(*, case_id: int) -> InviteResult | None:
 
 
 def _audience(survey: Survey) -> list[int]:
-    qs = Customer.objects.live().filter(consent_email=True)
-    rules = survey.audience or {}
+    return audience_ids(survey.audience or {}, consenting_only=True)
+
+
+def audience_ids(rules: Mapping[str, Any], *, consenting_only: bool = False) -> list[int]:
+    """Live customers matching {"status": [...], "tags": [...], "account_manager": id}. The
+    send page keeps non-consenting ones so ``invite`` refuses them with the reason."""
+    qs = Customer.objects.live()
+    if consenting_only:
+        qs = qs.filter(consent_email=True)
     if rules.get("status"):
         qs = qs.filter(status__in=rules["status"])
     if rules.get("tags"):
         qs = qs.filter(tags__name__in=rules["tags"])
     if rules.get("account_manager"):
         qs = qs.filter(account_manager_id=rules["account_manager"])
-    return list(qs.values_list("id", flat=True).distinct())
+    return list(qs.values_list("id", flat=True).distinct().order_by("id"))
+
+
+AUDIENCE_MAX = 5000  # one send from the page runs in one request and one transaction
+
+
+@transaction.atomic
+def invite_audience(
+    *, actor: Actor, survey_id: int, status: Sequence[str] = (), tags: Sequence[str] = (), account_manager: int | None = None
+) -> InviteResult:
+    """Send from the staff page to everyone matching the audience (consent and quiet period apply)."""
+    require_role(actor, Role.LEAD, "send surveys")
+    rules = {"status": list(status), "tags": list(tags), "account_manager": account_manager}
+    if not any(rules.values()):
+        raise InvalidInput("Choose at least one status, tag or account manager.", "audience")
+    ids = audience_ids(rules)
+    if not ids:
+        raise InvalidInput("No customer matches this audience.", "audience")
+    if len(ids) > AUDIENCE_MAX:
+        raise InvalidInput(f"{len(ids)} customers match; narrow it to {AUDIENCE_MAX} or make it a cadence.", "audience")
+    return invite(actor=actor, survey_id=survey_id, customer_ids=ids)
 
 
 def run_relationship_surveys(*, now: datetime | None = None) -> dict[int, InviteResult]:
