@@ -127,11 +127,11 @@ def request_lines(count: int) -> dict[str, tuple[int, list[str]]]:
     }
 
 
-def wrk(port: int, request_file: Path, expect: int, seconds: float) -> dict[str, Any]:
+def wrk(port: int, request_file: Path, expect: int, seconds: float, connections: int) -> dict[str, Any]:
     argv = [
         "wrk",
-        "-t2",
-        "-c8",
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
         f"-d{seconds:g}s",
         "--timeout",
         "60s",
@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--connections", type=int, default=8, help="1 gives the service time without queueing")
     parser.add_argument("--only", action="append", choices=OPS, help="run only these operations")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -219,8 +220,8 @@ def main() -> None:
                 random.shuffle(rows)
                 request_file = Path(folder) / f"{name}.req"
                 request_file.write_text("\n".join(rows) + "\n")
-                wrk(args.port, request_file, expect, args.warmup)  # discarded warm-up
-                raw = wrk(args.port, request_file, expect, args.seconds)
+                wrk(args.port, request_file, expect, args.warmup, args.connections)  # discarded warm-up
+                raw = wrk(args.port, request_file, expect, args.seconds, args.connections)
                 result = {
                     "requests": raw["requests"],
                     "req_per_s": round(raw["req_per_s"], 1),
@@ -242,7 +243,8 @@ def main() -> None:
         "machine": machine(),
         "data": sizes,
         "server": "gunicorn, 2 sync workers, 127.0.0.1; PostgreSQL",
-        "client": f"wrk -t2 -c8 -d{args.seconds:g}s after a {args.warmup:g} s warm-up, rotating over many URLs",
+        "client": f"wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds:g}s after a "
+        f"{args.warmup:g} s warm-up, rotating over many URLs",
         "operations": results,
         "worker_peak_rss_mib": rss,
         "peer_worker_peak_rss_mib": PEER_WORKER_MIB,
