@@ -179,8 +179,8 @@ def bench_answer_page(n: int, clock: Clock) -> dict[str, Any]:
 
     FeedbackSettings.objects.update_or_create(id=1, defaults={"quiet_days": 0})
     survey = Survey.objects.filter(kind="nps").order_by("id").first()
-    lead = services.Staff.objects.filter(username="bench-lead").first() or services.Staff.objects.create_user(
-        "bench-lead", role="lead"
+    lead = services.Staff.objects.filter(username="bench-manager").first() or services.Staff.objects.create_user(
+        "bench-manager", role="manager"
     )
     if survey is None or survey.current_version() is None:
         survey = services.create_survey(actor=lead, name="Bench answer page", kind="nps")

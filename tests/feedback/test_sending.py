@@ -13,7 +13,8 @@ from tests.feedback.conftest import make_customer
 
 
 def test_resolving_a_case_enqueues_csat_after_the_delay(
-    lead, agent, customer, django_capture_on_commit_callbacks, manager) -> None:
+    lead, agent, customer, django_capture_on_commit_callbacks, manager
+) -> None:
     services.create_survey(actor=manager, name="After-case CSAT", kind="csat", trigger="after_case")
     FeedbackSettings.objects.update_or_create(id=1, defaults={"after_case_delay_hours": 2})
     with django_capture_on_commit_callbacks(execute=True):

@@ -211,3 +211,31 @@ def listed_invitations(limit: int = 500) -> list[Invitation]:
         .select_related("customer", "version__survey")
         .order_by("created_at", "id")[:limit]
     )
+
+
+def survey_list() -> list[Survey]:
+    """Surveys with their current version number (one query; ``current`` is None once withdrawn)."""
+    from django.db.models import Max
+
+    return list(
+        Survey.objects.annotate(current=Max("versions__number", filter=Q(versions__deleted_at__isnull=True))).order_by(
+            "-active", "name", "id"
+        )[:500]
+    )
+
+
+def send_choices() -> dict[str, Any]:
+    """What the send page offers to build an audience from (two queries)."""
+    from rapport.customers.models import CustomerStatus, Tag
+
+    return {
+        "statuses": CustomerStatus.choices,
+        "tags": list(Tag.objects.order_by("name").values_list("name", flat=True)[:500]),
+        "managers": list(Staff.objects.filter(is_active=True).order_by("username")[:500]),
+    }
+
+
+def customer_names(ids: list[int]) -> dict[int, str]:
+    from rapport.customers.models import Customer
+
+    return dict(Customer.objects.filter(id__in=ids).values_list("id", "name"))

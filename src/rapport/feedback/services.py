@@ -425,7 +425,12 @@ AUDIENCE_MAX = 5000  # one send from the page runs in one request and one transa
 
 @transaction.atomic
 def invite_audience(
-    *, actor: Actor, survey_id: int, status: Sequence[str] = (), tags: Sequence[str] = (), account_manager: int | None = None
+    *,
+    actor: Actor,
+    survey_id: int,
+    status: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    account_manager: int | None = None,
 ) -> InviteResult:
     """Send from the staff page to everyone matching the audience (consent and quiet period apply)."""
     require_role(actor, Role.LEAD, "send surveys")
