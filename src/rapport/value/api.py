@@ -14,8 +14,9 @@ from ninja import Field, Query, Router, Schema
 from rapport.core.api import idempotent_create, json_response, problem
 from rapport.core.errors import InvalidInput
 from rapport.core.pagination import clamp_limit
-from rapport.people.permissions import require_staff
-from rapport.value import imports, queries, services
+from rapport.people.models import Role
+from rapport.people.permissions import require_role, require_staff
+from rapport.value import imports, queries, segments, services
 from rapport.value.models import Order, ValueFit
 
 router = Router(tags=["value"])
@@ -287,3 +288,76 @@ class ValueOut(Schema):
 def customer_value(request: HttpRequest, customer_id: int, horizon_days: int = 365) -> dict[str, Any]:
     require_staff(request.auth)  # type: ignore[attr-defined]
     return queries.customer_value(customer_id, horizon_days)
+
+
+# --- segments and care tiers ---------------------------------------------------------------------
+class TierRuleIn(Schema):
+    tier: str
+    top_percent: float | None = None
+    when: str | None = None
+
+
+class TierRulesIn(Schema):
+    rules: list[TierRuleIn]
+    default: str = "standard"
+
+
+class TierOverrideIn(Schema):
+    tier: str = Field(description="A tier named in the rules (or the default); empty removes the override")
+    reason: str
+
+
+def tiers_out() -> dict[str, Any]:
+    rules = queries.tier_rules()
+    return {
+        "rules": rules.rules,
+        "default": rules.default,
+        "conditions": segments.WHEN_CONDITIONS,
+        "updated_at": rules.updated_at,
+    }
+
+
+@router.get(
+    "/value/segments",
+    summary="Counts, revenue, margin, cost to serve and CLV by segment and tier (latest snapshot)",
+    description="`rows` are segment × tier; `segments` and `tiers` roll them up (with the average CLV). "
+    "Team leads and above.",
+)
+def value_segments(request: HttpRequest) -> HttpResponse:
+    require_role(request.auth, Role.LEAD, "see profitability by segment")  # type: ignore[attr-defined]
+    return json_response(200, queries.segments_summary())
+
+
+@router.get("/value/tiers", summary="The care-tier rules")
+def get_tiers(request: HttpRequest) -> HttpResponse:
+    require_staff(request.auth)  # type: ignore[attr-defined]
+    return json_response(200, tiers_out())
+
+
+@router.put(
+    "/value/tiers",
+    summary="Set the care-tier rules (admins); applied at once to the latest snapshot",
+    description=(
+        'Rules in order, the first that holds wins: `{"tier": "platinum", "top_percent": 5}` (bands stack by CLV: '
+        'a following `{"tier": "gold", "top_percent": 15}` is the next 15 %), `{"tier": "basic", "when": '
+        '"negative_margin"}`; everyone else gets `default`.'
+    ),
+)
+def put_tiers(request: HttpRequest, payload: TierRulesIn) -> HttpResponse:
+    rules = [{k: v for k, v in r.dict().items() if v is not None} for r in payload.rules]
+    services.set_tier_rules(actor=request.auth, rules=rules, default=payload.default)  # type: ignore[attr-defined]
+    return json_response(200, tiers_out())
+
+
+@router.put(
+    "/customers/{int:customer_id}/tier",
+    summary="Set a customer's care tier by hand (team leads and above), with a reason; audited",
+)
+def put_customer_tier(request: HttpRequest, customer_id: int, payload: TierOverrideIn) -> HttpResponse:
+    customer = services.override_tier(
+        actor=request.auth,  # type: ignore[attr-defined]
+        customer_id=customer_id,
+        tier=payload.tier,
+        reason=payload.reason,
+    )
+    return json_response(200, {"customer": customer.id, "tier": customer.care_tier, "manual": bool(payload.tier)})

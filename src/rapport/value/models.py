@@ -105,6 +105,7 @@ class CustomerValue(models.Model):
     clv = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=3)
     margin_to_date = models.DecimalField(max_digits=18, decimal_places=4)
+    revenue_to_date = models.DecimalField(default=0, max_digits=18, decimal_places=4)
     cost_to_serve = models.DecimalField(default=0, max_digits=18, decimal_places=4)  # 0 until cost rates exist
     recency_score = models.PositiveSmallIntegerField(null=True, blank=True)  # RFM 1-5
     frequency_score = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -122,3 +123,31 @@ class CustomerValue(models.Model):
 
     def __str__(self) -> str:
         return f"value of customer {self.customer_id} as of {self.as_of}"
+
+
+class TierRules(models.Model):
+    """The care-tier rules an admin sets (one row, the latest wins): ``rules`` is an ordered list of
+    ``{"tier", "top_percent"}`` or ``{"tier", "when"}``; customers no rule picks get ``default``."""
+
+    rules = models.JSONField(default=list)
+    default = models.CharField(max_length=32, default="standard")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"tier rules ({len(self.rules)})"
+
+
+class TierOverride(models.Model):
+    """A manual care tier for one customer; the rules leave it alone until it is removed."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="tier_override")
+    tier = models.CharField(max_length=32)
+    reason = models.TextField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    set_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.tier}"

@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.pagination import Page, paginate_desc
 from rapport.customers.models import Customer
-from rapport.value import clv
-from rapport.value.models import DAYS_PER_UNIT, CustomerValue, FitStatus, Order, ValueFit, ValueModel
+from rapport.value import clv, segments
+from rapport.value.models import DAYS_PER_UNIT, CustomerValue, FitStatus, Order, TierRules, ValueFit, ValueModel
 
 Array = NDArray[np.float64]
 DEFAULT_ANNUAL_DISCOUNT = 0.10
@@ -221,3 +221,108 @@ def history(customer_id: int, limit: int = 120) -> list[dict[str, Any]]:
         }
         for v in reversed(rows)
     ]
+
+
+# --- segments and tiers --------------------------------------------------------------------------
+def tier_rules() -> TierRules:
+    """The rules in force (the latest saved), or none (everyone gets the default tier)."""
+    return TierRules.objects.order_by("-id").first() or TierRules(rules=[], default=segments.DEFAULT_TIER)
+
+
+def latest_snapshot_key() -> tuple[date, int] | None:
+    """(as_of, fit id) of the newest snapshot batch."""
+    row = CustomerValue.objects.order_by("-as_of", "-id").values_list("as_of", "fit_id").first()
+    return (row[0], row[1]) if row else None
+
+
+def latest_snapshot_ids(customer_ids: list[int]) -> list[int]:
+    key = latest_snapshot_key()
+    if key is None:
+        return []
+    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1], customer_id__in=customer_ids)
+    return list(batch.values_list("id", flat=True))
+
+
+def snapshot_arrays(key: tuple[date, int]) -> tuple[NDArray[np.int64], Array, Array]:
+    """(customer ids sorted, CLV, margin to date) of one snapshot batch."""
+    rows = list(
+        CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
+        .order_by("customer_id")
+        .values_list("customer_id", "clv", "margin_to_date")
+    )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    clv_ = np.fromiter((float(r[1]) for r in rows), dtype=np.float64, count=len(rows))
+    margin = np.fromiter((float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
+    return ids, clv_, margin
+
+
+def _money_or_zero(value: Decimal | int | None) -> Decimal:
+    return _money(value or 0)
+
+
+def segments_summary() -> dict[str, Any]:
+    """Counts, revenue, margin, cost to serve and CLV by segment and tier in the latest snapshot
+    batch: one grouped query."""
+    key = latest_snapshot_key()
+    body: dict[str, Any] = {"as_of": None, "currency": "", "rows": [], "segments": [], "tiers": []}
+    if key is None:
+        return body
+    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
+    grouped = (
+        batch.values("segment", "tier", "currency")
+        .annotate(
+            customers=Count("id"),
+            revenue=Sum("revenue_to_date"),
+            margin=Sum("margin_to_date"),
+            cost_to_serve=Sum("cost_to_serve"),
+            clv=Sum("clv"),
+        )
+        .order_by("segment", "tier")
+    )
+    rows = [
+        {
+            "segment": g["segment"],
+            "segment_label": segments.SEGMENT_LABELS.get(g["segment"], g["segment"]),
+            "tier": g["tier"],
+            "customers": g["customers"],
+            "revenue": _money_or_zero(g["revenue"]),
+            "margin": _money_or_zero(g["margin"]),
+            "cost_to_serve": _money_or_zero(g["cost_to_serve"]),
+            "profit": _money_or_zero((g["margin"] or 0) - (g["cost_to_serve"] or 0)),
+            "clv": _money_or_zero(g["clv"]),
+        }
+        for g in grouped
+    ]
+    body.update(
+        as_of=key[0],
+        currency=grouped[0]["currency"] if rows else "",
+        rows=rows,
+        segments=_totals(rows, "segment"),
+        tiers=_totals(rows, "tier"),
+    )
+    return body
+
+
+def _totals(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    """Roll the segment × tier rows up by one of the two; with the average CLV per customer."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        total = out.setdefault(
+            row[by],
+            {
+                by: row[by],
+                "customers": 0,
+                **{k: Decimal(0) for k in ("revenue", "margin", "cost_to_serve", "profit", "clv")},
+            },
+        )
+        total["customers"] += row["customers"]
+        for k in ("revenue", "margin", "cost_to_serve", "profit", "clv"):
+            total[k] += row[k]
+    for total in out.values():
+        total["average_clv"] = _money(total["clv"] / total["customers"]) if total["customers"] else Decimal("0.00")
+        if by == "segment":
+            total["label"] = segments.SEGMENT_LABELS.get(total["segment"], total["segment"])
+    order = [slug for slug, *_ in segments.SEGMENT_RULES] if by == "segment" else None
+    if order:
+        return sorted(out.values(), key=lambda t: order.index(t["segment"]) if t["segment"] in order else 99)
+    return sorted(out.values(), key=lambda t: -t["average_clv"])
