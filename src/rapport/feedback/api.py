@@ -264,6 +264,8 @@ class MetricQuery(Schema):
     "/metrics/{name}",
     response=MetricOut,
     summary="NPS, CSAT or CES with counts per band and a 95% interval (n < 30 flagged)",
+    description="group_by: month, team, owner, survey, status (the customer's current status) or tag "
+    "(an answer counts under each of its customer's current tags).",
 )
 def metrics(request: HttpRequest, name: str, params: Query[MetricQuery]) -> dict[str, Any]:
     require_staff(request.auth)  # type: ignore[attr-defined]

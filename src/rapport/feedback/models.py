@@ -207,6 +207,8 @@ class Response(models.Model):
             models.Index(fields=["-answered_at", "-id"], name="response_recent"),
             models.Index(fields=["survey", "-answered_at"], name="response_survey_recent"),
             models.Index(fields=["customer", "-answered_at"], name="response_customer_recent"),
+            # Metrics by customer status and tag read a period of one kind from the responses.
+            models.Index(fields=["kind", "answered_at"], name="response_kind_time"),
         ]
 
     def __str__(self) -> str:

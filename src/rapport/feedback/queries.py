@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from rapport.core.errors import InvalidInput
@@ -17,6 +17,7 @@ from rapport.feedback.models import (
     InvitationStatus,
     Response,
     ScoreDaily,
+    Source,
     Survey,
     Testimonial,
     TestimonialStatus,
@@ -24,7 +25,10 @@ from rapport.feedback.models import (
 from rapport.people.models import Staff, Team
 
 METRICS = ("nps", "csat", "ces")
-GROUPS = ("month", "team", "owner", "survey")
+GROUPS = ("month", "team", "owner", "survey", "status", "tag")
+# The customer's status and tags are not in the daily counts (a tag would multiply its rows):
+# these groupings count from the responses themselves, through the (kind, answered_at) index.
+FROM_RESPONSES = {"status": "customer__status", "tag": "customer__tags__name"}
 SMALL_SAMPLE = 30  # below this, the interval is wide: flagged, never hidden
 Z95 = 1.959963984540054
 COUNTS = [f"c{i}" for i in range(11)]
@@ -77,26 +81,18 @@ def metric(
     date_to: date | None = None,
     group_by: str | None = None,
 ) -> list[Result]:
-    """NPS, CSAT or CES per group, from ScoreDaily (one row per day × survey × owner)."""
+    """NPS, CSAT or CES per group: from ScoreDaily (one row per day × survey × owner), or for
+    customer status and tag from the responses (their customer's current status and tags)."""
     if metric_name not in METRICS:
         raise InvalidInput(f"Choose one of: {', '.join(METRICS)}.", "metric")
     if group_by is not None and group_by not in GROUPS:
         raise InvalidInput(f"group_by must be one of: {', '.join(GROUPS)}.", "group_by")
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("'from' must not be after 'to'.", "from")
-    qs: QuerySet[Any] = ScoreDaily.objects.filter(kind=metric_name)
-    if survey_id is not None:
-        qs = qs.filter(survey_key=survey_id)
-    if date_from:
-        qs = qs.filter(day__gte=date_from)
-    if date_to:
-        qs = qs.filter(day__lte=date_to)
-    key = {"month": TruncMonth("day"), "team": F("team_key"), "owner": F("owner_key"), "survey": F("survey_key")}
-    if group_by:
-        qs = qs.annotate(g=key[group_by]).values("g").order_by("g")
+    if group_by in FROM_RESPONSES:
+        rows = _rows_from_responses(metric_name, survey_id, date_from, date_to, FROM_RESPONSES[group_by])
     else:
-        qs = qs.annotate(g=F("kind")).values("g").order_by("g")  # one group: the kind filtered on
-    rows = list(qs.annotate(nn=Sum("n"), t=Sum("total"), tsq=Sum("total_sq"), **{f"s{c}": Sum(c) for c in COUNTS}))
+        rows = _rows_from_daily(metric_name, survey_id, date_from, date_to, group_by)
     labels = _labels(group_by, [r["g"] for r in rows])
     out = []
     for r in rows:
@@ -127,6 +123,45 @@ def metric(
     return out
 
 
+def _rows_from_daily(
+    metric_name: str, survey_id: int | None, date_from: date | None, date_to: date | None, group_by: str | None
+) -> list[dict[str, Any]]:
+    qs: QuerySet[Any] = ScoreDaily.objects.filter(kind=metric_name)
+    if survey_id is not None:
+        qs = qs.filter(survey_key=survey_id)
+    if date_from:
+        qs = qs.filter(day__gte=date_from)
+    if date_to:
+        qs = qs.filter(day__lte=date_to)
+    key = {"month": TruncMonth("day"), "team": F("team_key"), "owner": F("owner_key"), "survey": F("survey_key")}
+    if group_by:
+        qs = qs.annotate(g=key[group_by]).values("g").order_by("g")
+    else:
+        qs = qs.annotate(g=F("kind")).values("g").order_by("g")  # one group: the kind filtered on
+    return list(qs.annotate(nn=Sum("n"), t=Sum("total"), tsq=Sum("total_sq"), **{f"s{c}": Sum(c) for c in COUNTS}))
+
+
+def _rows_from_responses(
+    metric_name: str, survey_id: int | None, date_from: date | None, date_to: date | None, key: str
+) -> list[dict[str, Any]]:
+    """The same sums as the daily counts, over the scored survey answers in the period. Days
+    are UTC days, as in ScoreDaily; a response counts once under each of its customer's tags."""
+    qs: QuerySet[Any] = Response.objects.filter(source=Source.SURVEY, kind=metric_name, score__isnull=False)
+    if survey_id is not None:
+        qs = qs.filter(survey_id=survey_id)
+    if date_from:
+        qs = qs.filter(answered_at__gte=datetime.combine(date_from, time.min, tzinfo=UTC))
+    if date_to:
+        qs = qs.filter(answered_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC))
+    counts = {f"s{c}": Count("id", filter=Q(score=i)) for i, c in enumerate(COUNTS)}
+    rows = (
+        qs.values(g=F(key))
+        .order_by(F("g").asc(nulls_first=True))
+        .annotate(nn=Count("id"), t=Sum("score"), tsq=Sum(F("score") * F("score")), **counts)
+    )
+    return list(rows)
+
+
 def _labels(group_by: str | None, keys: list[Any]) -> dict[Any, str]:
     if group_by == "team":
         names = dict(Team.objects.filter(id__in=keys).values_list("id", "name"))
@@ -136,6 +171,13 @@ def _labels(group_by: str | None, keys: list[Any]) -> dict[Any, str]:
         names = dict(Survey.objects.filter(id__in=keys).values_list("id", "name"))
     elif group_by == "month":
         return {k: k.strftime("%b %Y") for k in keys}
+    elif group_by == "status":
+        from rapport.customers.models import CustomerStatus
+
+        labels = dict(CustomerStatus.choices)
+        return {k: str(labels.get(k, k)) if k else "No customer (public link)" for k in keys}
+    elif group_by == "tag":
+        return {k: k or "No tag" for k in keys}
     else:
         return {}
     return {k: names.get(k, "None") for k in keys}

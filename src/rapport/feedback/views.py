@@ -130,6 +130,8 @@ def results(request: HttpRequest) -> HttpResponse:
         "by_team": queries.metric(metric, date_from=start, date_to=end, group_by="team"),
         "by_owner": queries.metric(metric, date_from=start, date_to=end, group_by="owner"),
         "by_survey": queries.metric(metric, date_from=start, date_to=end, group_by="survey"),
+        "by_status": queries.metric(metric, date_from=start, date_to=end, group_by="status"),
+        "by_tag": queries.metric(metric, date_from=start, date_to=end, group_by="tag"),
         "chart": charts.trend_svg(by_month, percent=metric != "ces"),
         "verbatims": queries.verbatims(kind=metric),
     }
