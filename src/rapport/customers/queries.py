@@ -94,14 +94,14 @@ def search_customer_ids(text: str, *, limit: int = 20) -> list[int]:
         email = text.lower()
         found += list(
             ContactPoint.objects.filter(prefix_q("value", email), kind=ContactPointKind.EMAIL)
-            .order_by("value")
+            .order_by()  # no sort: the prefix index scan stops after ``limit`` rows
             .values_list("customer_id", flat=True)[:limit]
         )
     phone = phone_prefix(text) if any(ch.isdigit() for ch in text) else None
     if phone:
         found += list(
             ContactPoint.objects.filter(prefix_q("value", phone), kind=ContactPointKind.PHONE)
-            .order_by("value")
+            .order_by()  # no sort: the prefix index scan stops after ``limit`` rows
             .values_list("customer_id", flat=True)[:limit]
         )
     words = normalise_words(text)
@@ -118,7 +118,7 @@ def _name_matches(words: list[str], limit: int) -> list[int]:
     anchor = max(words, key=len)
     candidates = list(
         NameKey.objects.filter(prefix_q("key", anchor))
-        .order_by("key")
+        .order_by()  # no sort: the prefix index scan stops after enough keys
         .values_list("customer_id", flat=True)[: limit * 20]
     )
     others = [w for w in words if w != anchor]
