@@ -79,7 +79,8 @@ class Customer(models.Model):
     consent_post = models.BooleanField(default=False)
     consent_marketing = models.BooleanField(default=False)
     notes = models.TextField(blank=True, default="")
-    care_tier = models.CharField(max_length=32, blank=True, default="")  # set by value; cases reads it
+    # Set by value, read by cases. db_default: the bulk COPY imports name their columns and leave it out.
+    care_tier = models.CharField(max_length=32, blank=True, default="", db_default="")
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -9,15 +9,24 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, DecimalField, F, FloatField, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Floor, TruncDate
 from numpy.typing import NDArray
 
 from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.pagination import Page, paginate_desc
 from rapport.customers.models import Customer
 from rapport.value import clv, segments
-from rapport.value.models import DAYS_PER_UNIT, CustomerValue, FitStatus, Order, TierRules, ValueFit, ValueModel
+from rapport.value.models import (
+    DAYS_PER_UNIT,
+    CustomerValue,
+    FitStatus,
+    Order,
+    TierOverride,
+    TierRules,
+    ValueFit,
+    ValueModel,
+)
 
 Array = NDArray[np.float64]
 DEFAULT_ANNUAL_DISCOUNT = 0.10
@@ -216,8 +225,12 @@ def history(customer_id: int, limit: int = 120) -> list[dict[str, Any]]:
             "p_alive": v.p_alive,
             "expected_orders_12m": v.expected_orders_12m,
             "expected_margin_12m": _money(v.expected_margin_12m),
+            "margin_to_date": _money(v.margin_to_date),
+            "cost_to_serve": _money(v.cost_to_serve),
+            "currency": v.currency,
             "tier": v.tier,
             "segment": v.segment,
+            "segment_label": segments.SEGMENT_LABELS.get(v.segment, v.segment),
         }
         for v in reversed(rows)
     ]
@@ -326,3 +339,77 @@ def _totals(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
     if order:
         return sorted(out.values(), key=lambda t: order.index(t["segment"]) if t["segment"] in order else 99)
     return sorted(out.values(), key=lambda t: -t["average_clv"])
+
+
+# --- the customer panel and the value page -------------------------------------------------------
+def customer_panel(customer_id: int) -> dict[str, Any]:
+    """What the customer page shows from the snapshots (no model is run): two queries."""
+    snapshots = history(customer_id)
+    override = TierOverride.objects.filter(customer_id=customer_id).values("tier", "reason", "set_at").first()
+    return {
+        "latest": snapshots[-1] if snapshots else None,
+        "override": override,
+        "chart": {
+            "labels": [s["as_of"].isoformat() for s in snapshots],
+            "clv": [float(s["clv"]) for s in snapshots],
+            "margin": [float(s["expected_margin_12m"]) for s in snapshots],
+            "p_alive": [round(s["p_alive"], 4) for s in snapshots],
+        },
+    }
+
+
+CLV_BINS = 20
+
+
+def clv_histogram(key: tuple[date, int]) -> dict[str, Any]:
+    """Customers per CLV band in one snapshot batch, binned in the database (equal widths)."""
+    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
+    bounds = batch.aggregate(low=Min("clv"), high=Max("clv"))
+    low, high = float(bounds["low"] or 0), float(bounds["high"] or 0)
+    width = (high - low) / CLV_BINS or 1.0
+    counts = [0] * CLV_BINS
+    rows = (
+        batch.annotate(bin=Floor((F("clv") - low) / width, output_field=FloatField()))
+        .values("bin")
+        .annotate(n=Count("id"))
+        .values_list("bin", "n")
+    )
+    for b, n in rows:
+        counts[min(int(b), CLV_BINS - 1)] += n  # the top value falls on the last edge
+    labels = [f"{low + i * width:,.0f}–{low + (i + 1) * width:,.0f}" for i in range(CLV_BINS)]
+    return {"labels": labels, "counts": counts, "bands": list(zip(labels, counts, strict=True))}
+
+
+def top_tiers_without_manager(limit: int = 50) -> tuple[list[str], list[Customer], int]:
+    """(the top tiers, their customers without an account manager (the first ``limit``), how many)."""
+    top = [r["tier"] for r in tier_rules().rules if "top_percent" in r]
+    if not top:
+        return top, [], 0
+    unmanaged = Customer.objects.live().filter(care_tier__in=top, account_manager__isnull=True)
+    return top, list(unmanaged.order_by("care_tier", "name", "id")[:limit]), unmanaged.count()
+
+
+def latest_fits(limit: int = 10) -> list[ValueFit]:
+    return list(ValueFit.objects.order_by("-created_at", "-id")[:limit])
+
+
+def value_page() -> dict[str, Any]:
+    summary = segments_summary()
+    key = latest_snapshot_key()
+    top, unmanaged, unmanaged_count = top_tiers_without_manager()
+    return {
+        "summary": summary,
+        "histogram": clv_histogram(key) if key else None,
+        "top_tiers": top,
+        "unmanaged": unmanaged,
+        "unmanaged_count": unmanaged_count,
+        "fits": latest_fits(),
+        "chart": {
+            "segments": [s["label"] for s in summary["segments"]],
+            "segment_margin": [float(s["profit"]) for s in summary["segments"]],
+            "segment_clv": [float(s["clv"]) for s in summary["segments"]],
+            "tiers": [t["tier"] for t in summary["tiers"]],
+            "tier_margin": [float(t["profit"]) for t in summary["tiers"]],
+            "tier_clv": [float(t["clv"]) for t in summary["tiers"]],
+        },
+    }

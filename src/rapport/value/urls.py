@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from rapport.value import views
+
+urlpatterns: list[URLPattern] = [
+    path("value/", views.value_page, name="value"),
+]
