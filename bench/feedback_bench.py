@@ -82,6 +82,7 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
     ]
     Response.objects.all().delete()
     rng = random.Random(11)
+    customer_ids = load_customers(clock)
     start_at = datetime(2025, 1, 1, tzinfo=UTC)
     nps_weights = [3, 2, 2, 3, 3, 5, 6, 10, 18, 22, 26]
     load_start = time.perf_counter()
@@ -89,7 +90,7 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
         cursor.execute("SET session_replication_role = replica")
         cols = (
             "source, kind, survey_id, owner_id, team_id, channel, language, score, text, sentiment_label, "
-            "keywords, answered_at"
+            "keywords, answered_at, customer_id"
         )
         with cursor.copy(f"COPY feedback_response ({cols}) FROM STDIN") as copy:
             buffer: list[str] = []
@@ -105,8 +106,11 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
                 )
                 owner, team = owners[rng.randrange(50)]
                 at = start_at + timedelta(seconds=rng.randrange(365 * 86400))
+                # One answer in ten comes through a public link (no customer).
+                customer = "\\N" if rng.random() < 0.1 else customer_ids[rng.randrange(len(customer_ids))]
                 buffer.append(
-                    f"survey\t{kind}\t{surveys[sidx]}\t{owner}\t{team}\tweb\ten\t{score}\t\t\t[]\t{at.isoformat()}\n"
+                    f"survey\t{kind}\t{surveys[sidx]}\t{owner}\t{team}\tweb\ten\t{score}\t\t\t[]\t{at.isoformat()}"
+                    f"\t{customer}\n"
                 )
                 if len(buffer) == 20000:
                     copy.write("".join(buffer))
@@ -133,6 +137,25 @@ def load_responses(total: int, clock: Clock) -> dict[str, Any]:
     }
 
 
+def load_customers(clock: Clock, total: int = 100_000) -> list[int]:
+    """Respondents for the status and tag groupings: 70% active, 20% former, 10% prospects;
+    each with 0–2 of 10 tags."""
+    from rapport.customers.models import Customer, Tag
+
+    rng = random.Random(5)
+    tags = [Tag.objects.get_or_create(name=f"bench-tag-{i}")[0] for i in range(10)]
+    statuses = ["active"] * 7 + ["former"] * 2 + ["prospect"]
+    ids: list[int] = []
+    for start in range(0, total, 5000):
+        batch = [Customer(name=f"Bench customer {start + i}", status=rng.choice(statuses)) for i in range(5000)]
+        ids.extend(c.id for c in Customer.objects.bulk_create(batch))
+    through = Customer.tags.through
+    links = {(cid, rng.choice(tags).id) for cid in ids for _ in range(rng.randrange(3))}
+    through.objects.bulk_create([through(customer_id=c, tag_id=t) for c, t in links], batch_size=10000)
+    clock.say(f"{len(ids)} customers, {len(links)} tag links")
+    return ids
+
+
 def timed(fn: Any, repeats: int) -> dict[str, float]:
     fn()  # warm the cache, as a running server is
     times = []
@@ -141,6 +164,12 @@ def timed(fn: Any, repeats: int) -> dict[str, float]:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return {"median_ms": round(statistics.median(times), 2), "max_ms": round(max(times), 2), "repeats": repeats}
+
+
+def _first_survey() -> int:
+    from rapport.feedback.models import Survey
+
+    return Survey.objects.filter(kind="nps").order_by("id").values_list("id", flat=True)[0]
 
 
 def bench_metrics(clock: Clock) -> dict[str, Any]:
@@ -154,6 +183,19 @@ def bench_metrics(clock: Clock) -> dict[str, Any]:
         "nps_by_team_year": timed(lambda: queries.metric("nps", group_by="team", **year), 20),
         "nps_by_owner_year": timed(lambda: queries.metric("nps", group_by="owner", **year), 20),
         "csat_by_month_year": timed(lambda: queries.metric("csat", group_by="month", **year), 20),
+        # Not in the daily counts: counted from the responses joined to the customer (and its tags).
+        "nps_by_status_year": timed(lambda: queries.metric("nps", group_by="status", **year), 5),
+        "nps_by_tag_year": timed(lambda: queries.metric("nps", group_by="tag", **year), 5),
+        "nps_by_status_one_survey_month": timed(
+            lambda: queries.metric(
+                "nps",
+                group_by="status",
+                survey_id=_first_survey(),
+                date_from=date(2025, 6, 1),
+                date_to=date(2025, 6, 30),
+            ),
+            5,
+        ),
     }
 
     def raw() -> None:
