@@ -57,6 +57,9 @@ def test_customer_page_shows_the_value_panel_and_chart(valued: Staff, lead: Staf
     assert chart["labels"] == ["2025-06-30", "2025-12-31"] and len(chart["clv"]) == 2
     assert 'src="/static/value/value.js"' in html and "<script>" not in html and "style=" not in html
     assert count_queries(client, f"/customers/{customer.id}/") == before  # snapshots do not add queries
+    put_json(api_for(lead), f"/customers/{customer.id}/tier", {"tier": "gold", "reason": "Asked to be left alone"})
+    html = client.get(f"/customers/{customer.id}/").content.decode()
+    assert "Gold tier (set by hand)" in html and "Tier set by hand: Asked to be left alone" in html
 
 
 def test_value_page_for_leads_with_charts_and_lists(

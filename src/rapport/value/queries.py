@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, FloatField, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Floor, TruncDate
 from numpy.typing import NDArray
 
@@ -216,24 +216,28 @@ def customer_value(customer_id: int, horizon_days: int) -> dict[str, Any]:
     return body
 
 
-def history(customer_id: int, limit: int = 120) -> list[dict[str, Any]]:
+HISTORY_LIMIT = 120
+
+
+def history(customer_id: int, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     rows = CustomerValue.objects.filter(customer_id=customer_id).order_by("-as_of", "-id")[:limit]
-    return [
-        {
-            "as_of": v.as_of,
-            "clv": _money(v.clv),
-            "p_alive": v.p_alive,
-            "expected_orders_12m": v.expected_orders_12m,
-            "expected_margin_12m": _money(v.expected_margin_12m),
-            "margin_to_date": _money(v.margin_to_date),
-            "cost_to_serve": _money(v.cost_to_serve),
-            "currency": v.currency,
-            "tier": v.tier,
-            "segment": v.segment,
-            "segment_label": segments.SEGMENT_LABELS.get(v.segment, v.segment),
-        }
-        for v in reversed(rows)
-    ]
+    return [_snapshot_out(v) for v in reversed(rows)]
+
+
+def _snapshot_out(v: CustomerValue) -> dict[str, Any]:
+    return {
+        "as_of": v.as_of,
+        "clv": _money(v.clv),
+        "p_alive": v.p_alive,
+        "expected_orders_12m": v.expected_orders_12m,
+        "expected_margin_12m": _money(v.expected_margin_12m),
+        "margin_to_date": _money(v.margin_to_date),
+        "cost_to_serve": _money(v.cost_to_serve),
+        "currency": v.currency,
+        "tier": v.tier,
+        "segment": v.segment,
+        "segment_label": segments.SEGMENT_LABELS.get(v.segment, v.segment),
+    }
 
 
 # --- segments and tiers --------------------------------------------------------------------------
@@ -343,12 +347,18 @@ def _totals(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
 
 # --- the customer panel and the value page -------------------------------------------------------
 def customer_panel(customer_id: int) -> dict[str, Any]:
-    """What the customer page shows from the snapshots (no model is run): two queries."""
-    snapshots = history(customer_id)
-    override = TierOverride.objects.filter(customer_id=customer_id).values("tier", "reason", "set_at").first()
+    """What the customer page shows from the snapshots (no model is run): one query, the manual
+    tier's reason riding along as a subquery."""
+    reason = TierOverride.objects.filter(customer_id=OuterRef("customer_id")).values("reason")[:1]
+    rows = list(
+        CustomerValue.objects.filter(customer_id=customer_id)
+        .annotate(override_reason=Subquery(reason))
+        .order_by("-as_of", "-id")[:HISTORY_LIMIT]
+    )
+    snapshots = [_snapshot_out(v) for v in reversed(rows)]
     return {
         "latest": snapshots[-1] if snapshots else None,
-        "override": override,
+        "override_reason": rows[0].override_reason if rows else None,
         "chart": {
             "labels": [s["as_of"].isoformat() for s in snapshots],
             "clv": [float(s["clv"]) for s in snapshots],
