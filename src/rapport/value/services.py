@@ -224,7 +224,7 @@ def set_tier_rules(*, actor: Staff, rules: list[dict[str, Any]], default: str = 
         subject_id=saved.id,
         changes={"rules": clean, "default": default},
     )
-    apply_tiers(actor=None)
+    apply_tiers(actor=actor)
     return saved
 
 
