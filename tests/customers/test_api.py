@@ -348,6 +348,7 @@ def test_list_endpoints_do_not_query_per_row(agent_api: ApiClient, django_assert
         )
         assert c["id"]
     url = path.format(id=first["id"])
-    with django_assert_max_num_queries(8):
+    # A fixed handful whatever the row count (search on PostgreSQL adds its SET LOCAL hints).
+    with django_assert_max_num_queries(12):
         response = agent_api.client.get(f"/api/v1{url}", headers=agent_api.headers)
     assert response.status_code == 200
