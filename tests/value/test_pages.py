@@ -80,6 +80,8 @@ def test_value_page_for_leads_with_charts_and_lists(
     histogram = json_block(html, "value-clv-data")
     assert sum(histogram["counts"]) == 150 and len(histogram["counts"]) == 20
     assert "8 customers in platinum, gold" not in html and "30 customers in platinum, gold" in html
+    assert html.index("· platinum</span>") < html.index("· gold</span>")  # the top tier first
+    assert "0.00</td>" in html  # cost to serve, in cents
     assert "per platinum customer" in html and "bgnbd" not in html and "BG/NBD" in html
     managed = Customer.objects.filter(care_tier="platinum")
     managed.update(account_manager=lead)

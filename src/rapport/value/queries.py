@@ -9,7 +9,22 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    FloatField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Floor, TruncDate
 from numpy.typing import NDArray
 
@@ -30,6 +45,7 @@ from rapport.value.models import (
 
 Array = NDArray[np.float64]
 DEFAULT_ANNUAL_DISCOUNT = 0.10
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,7 @@ def discount_per_unit(time_unit: str) -> float:
 
 
 def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(round(float(value), 2)))
+    return Decimal(str(round(float(value), 2))).quantize(CENT)
 
 
 def customer_value(customer_id: int, horizon_days: int) -> dict[str, Any]:
@@ -396,7 +412,8 @@ def top_tiers_without_manager(limit: int = 50) -> tuple[list[str], list[Customer
     if not top:
         return top, [], 0
     unmanaged = Customer.objects.live().filter(care_tier__in=top, account_manager__isnull=True)
-    return top, list(unmanaged.order_by("care_tier", "name", "id")[:limit]), unmanaged.count()
+    rank = Case(*(When(care_tier=tier, then=Value(i)) for i, tier in enumerate(top)))  # the top tier first
+    return top, list(unmanaged.order_by(rank, "name", "id")[:limit]), unmanaged.count()
 
 
 def latest_fits(limit: int = 10) -> list[ValueFit]:
