@@ -77,6 +77,8 @@ def test_results_page_shows_status_and_tag_tables(agent, manager) -> None:
     client = Client()
     client.force_login(agent)
     page = client.get("/feedback/")
-    assert page.status_code == 200
+    assert page.status_code == 200 and "By customer status" not in page.text  # on request only
+    assert "by=customer" in page.text
+    page = client.get("/feedback/?by=customer")
     assert "By customer status" in page.text and "By tag" in page.text
     assert "<td>vip</td>" in page.text and "<td>Active</td>" in page.text

@@ -120,6 +120,7 @@ def results(request: HttpRequest) -> HttpResponse:
         metric = "nps"
     start, end = _dates(request)
     by_month = queries.metric(metric, date_from=start, date_to=end, group_by="month")
+    by_customer = request.GET.get("by") == "customer"
     context = {
         "metric": metric,
         "metrics": queries.METRICS,
@@ -130,8 +131,10 @@ def results(request: HttpRequest) -> HttpResponse:
         "by_team": queries.metric(metric, date_from=start, date_to=end, group_by="team"),
         "by_owner": queries.metric(metric, date_from=start, date_to=end, group_by="owner"),
         "by_survey": queries.metric(metric, date_from=start, date_to=end, group_by="survey"),
-        "by_status": queries.metric(metric, date_from=start, date_to=end, group_by="status"),
-        "by_tag": queries.metric(metric, date_from=start, date_to=end, group_by="tag"),
+        # Counted from the responses, not the daily counts: seconds over millions, so on request.
+        "by_customer": by_customer,
+        "by_status": queries.metric(metric, date_from=start, date_to=end, group_by="status") if by_customer else [],
+        "by_tag": queries.metric(metric, date_from=start, date_to=end, group_by="tag") if by_customer else [],
         "chart": charts.trend_svg(by_month, percent=metric != "ces"),
         "verbatims": queries.verbatims(kind=metric),
     }
