@@ -47,8 +47,16 @@ def raw_message(n: int, senders: int, rng: random.Random) -> bytes:
 
 def start_server(db: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": database_url(db), "DJANGO_SETTINGS_MODULE": "rapport.settings"}
-    argv = [sys.executable, "-m", "gunicorn", "rapport.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers)]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "rapport.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
     server = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed argv
     for _ in range(100):
         try:
@@ -101,8 +109,15 @@ def inbound(port: int, token: str, seconds: float, connections: int, senders: in
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0.0
 
-    return {"messages": len(latencies), "errors": sum(errors), "msg_per_s": round(len(latencies) / elapsed, 1),
-            "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "connections": connections}
+    return {
+        "messages": len(latencies),
+        "errors": sum(errors),
+        "msg_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.5),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "connections": connections,
+    }
 
 
 def outbound_rate(count: int) -> dict[str, Any]:
@@ -125,19 +140,36 @@ def outbound_rate(count: int) -> dict[str, Any]:
         port = probe.getsockname()[1]
     sink = Controller(Sink(), hostname="127.0.0.1", port=port)
     sink.start()
-    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                                    "OPTIONS": {"host": "127.0.0.1", "port": sink.port}}}
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": sink.port},
+        }
+    }
     OutboundMessage.objects.filter(status="queued").update(status="sent")  # the acknowledgements: not timed here
     case = Case.objects.order_by("id").first()
-    ids = [outbound.queue(case=case, to=f"customer{i}@example.com", subject=f"Update {i}", body="Your order shipped.",
-                          kind="reply", automatic=False).id for i in range(count)]  # type: ignore[union-attr]
+    ids = [
+        outbound.queue(
+            case=case,
+            to=f"customer{i}@example.com",
+            subject=f"Update {i}",
+            body="Your order shipped.",
+            kind="reply",
+            automatic=False,
+        ).id
+        for i in range(count)
+    ]  # type: ignore[union-attr]
     began = time.perf_counter()
     for row_id in ids:
         outbound.send(row_id)
     elapsed = time.perf_counter() - began
     sink.stop()
-    return {"messages": count, "delivered": len(received), "msg_per_s": round(count / elapsed, 1),
-            "mode": "sequential, one SMTP session per message"}
+    return {
+        "messages": count,
+        "delivered": len(received),
+        "msg_per_s": round(count / elapsed, 1),
+        "mode": "sequential, one SMTP session per message",
+    }
 
 
 def main() -> None:
@@ -160,8 +192,13 @@ def main() -> None:
     from rapport.people.services import create_staff
 
     call_command("migrate", verbosity=0)
-    admin = create_staff(actor=None, username="bench-admin", role=Role.ADMIN, password="bench-password-x1",  # noqa: S106 - a throwaway benchmark database
-                         email="admin@example.com")
+    admin = create_staff(
+        actor=None,
+        username="bench-admin",
+        role=Role.ADMIN,
+        password="bench-password-x1",  # noqa: S106 - a throwaway benchmark database
+        email="admin@example.com",
+    )
     _, token = services.create_channel(actor=admin, kind="email", name="Care", address="care@example.com")
     clock.say("database ready; starting gunicorn")
     server = start_server(args.db, args.port, args.workers)
@@ -177,10 +214,20 @@ def main() -> None:
     result_in |= {"cases": Case.objects.count(), "timeline_entries": Interaction.objects.count()}
     clock.say(f"outbound: {args.outbound} messages")
     result_out = outbound_rate(args.outbound)
-    print(json.dumps({"benchmark": "channels", "database": "postgresql", "db": args.db,
-                      "server": f"gunicorn, {args.workers} sync workers", "inbound_http": result_in,
-                      "outbound_smtp": result_out, "targets": {"inbound_msg_per_s": 150, "inbound_p95_ms": 50,
-                                                              "outbound_msg_per_s": 200}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "channels",
+                "database": "postgresql",
+                "db": args.db,
+                "server": f"gunicorn, {args.workers} sync workers",
+                "inbound_http": result_in,
+                "outbound_smtp": result_out,
+                "targets": {"inbound_msg_per_s": 150, "inbound_p95_ms": 50, "outbound_msg_per_s": 200},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,13 +25,15 @@ def test_detractor_answer_on_a_phone_is_followed_up_and_closed(
     browser: Any,  # noqa: F811  (the fixture imported above)
     agent: Staff,
     lead: Staff,
+    manager: Staff,
 ) -> None:
     from playwright.sync_api import expect
 
     base = live_server.url
     customer = make_customer("Mina Harker", agent)
+    # Care managers define surveys; team leads send them.
+    survey = api_for(manager).post("/surveys", {"name": "Relationship NPS", "kind": "nps"}).json()
     api = api_for(lead)
-    survey = api.post("/surveys", {"name": "Relationship NPS", "kind": "nps"}).json()
     sent = api.post(f"/surveys/{survey['id']}/invitations", {"customers": [customer.id]}).json()
     url = sent["invitations"][0]["url"].replace("http://testserver", base)
 
