@@ -30,9 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Clock, setup_django
+from common import ROOT, Clock, setup_django, start_server
 from generate import BENCH_USER
-from load import machine, start_server
+from load import machine
 from names import LAST
 
 LUA = ROOT / "bench" / "cases_replay.lua"

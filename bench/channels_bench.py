@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Clock, database_url, ensure_database, setup_django
+from common import Clock, ensure_database, setup_django, start_server
 
 
 def raw_message(n: int, senders: int, rng: random.Random) -> bytes:
@@ -43,31 +42,6 @@ def raw_message(n: int, senders: int, rng: random.Random) -> bytes:
     msg["Message-ID"] = f"<bench-{n}-{rng.getrandbits(48):x}@example.com>"
     msg.set_content(f"Hello,\n\nmy order {100000 + n} is late. Can you help?\n\nThanks\n")
     return msg.as_bytes()
-
-
-def start_server(db: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url(db), "DJANGO_SETTINGS_MODULE": "rapport.settings"}
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "rapport.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
-    server = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed argv
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
 
 
 def inbound(port: int, token: str, seconds: float, connections: int, senders: int) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,3 +47,29 @@ class Clock:
 
     def say(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.start:8.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def start_server(db: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """gunicorn (as `rapport serve` runs it) on 127.0.0.1, returned once /healthz answers."""
+    env = {**os.environ, "DATABASE_URL": database_url(db), "DJANGO_SETTINGS_MODULE": "rapport.settings"}
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "rapport.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+    server = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed argv
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")

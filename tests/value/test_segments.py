@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,8 +19,9 @@ from tests.value.conftest import put_json
 
 pytestmark = pytest.mark.django_db
 
-TIERS = {"rules": [{"tier": "platinum", "top_percent": 5}, {"tier": "gold", "top_percent": 15},
-                   {"tier": "basic", "when": "negative_margin"}], "default": "standard"}  # fmt: skip
+RULES: list[dict[str, Any]] = [{"tier": "platinum", "top_percent": 5}, {"tier": "gold", "top_percent": 15},
+                               {"tier": "basic", "when": "negative_margin"}]  # fmt: skip
+TIERS = {"rules": RULES, "default": "standard"}
 
 
 def test_quintiles_give_ties_one_score_and_the_best_five():
@@ -41,14 +43,15 @@ def test_the_segment_rule_table(r, f, segment):
 def test_tier_bands_stack_and_negative_margin_is_basic():
     clv = np.arange(100, 0, -1, dtype=float)  # customer 0 has the highest CLV
     profit = np.where(np.arange(100) == 99, -1.0, 1.0)
-    tiers = segments.assign_tiers(TIERS["rules"], "standard", clv, profit)
+    tiers = segments.assign_tiers(RULES, "standard", clv, profit)
     assert (tiers[:5] == "platinum").all() and (tiers[5:20] == "gold").all()
     assert (tiers[20:99] == "standard").all() and tiers[99] == "basic"
 
 
 def test_snapshot_scores_segments_and_tiers(valued, lead, admin):
     rows = list(CustomerValue.objects.all())
-    assert len(rows) == 150 and all(1 <= v.recency_score <= 5 and v.segment for v in rows)
+    assert len(rows) == 150 and all(v.recency_score is not None and 1 <= v.recency_score <= 5 for v in rows)
+    assert all(v.segment for v in rows)
     assert {v.segment for v in rows} <= set(segments.SEGMENT_LABELS) and len({v.segment for v in rows}) >= 4
     assert {v.tier for v in rows} == {"standard"}  # no rules yet: everyone gets the default
     assert set(Customer.objects.values_list("care_tier", flat=True)) == {"standard"}
