@@ -11,9 +11,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
-from rapport.core.api import idempotent_create, json_response, problem
+from rapport.core.api import idempotent_create, json_response
 from rapport.core.errors import InvalidInput
 from rapport.core.pagination import clamp_limit
+from rapport.customers.api import ImportReportOut, import_report_response
 from rapport.people.models import Role
 from rapport.people.permissions import require_role, require_staff
 from rapport.value import imports, queries, segments, services
@@ -192,19 +193,6 @@ def list_orders(request: HttpRequest, params: Query[OrderListQuery]) -> dict[str
     return {"items": [order_out(o) for o in page.items], "next_cursor": page.next_cursor}
 
 
-class ImportRowError(Schema):
-    line: int
-    field: str
-    message: str
-
-
-class ImportReportOut(Schema):
-    dry_run: bool
-    rows: int
-    created: int
-    errors: list[ImportRowError]
-
-
 @router.post(
     "/orders/import",
     response={200: ImportReportOut, 201: ImportReportOut},
@@ -228,17 +216,7 @@ def import_orders_csv(
         dry_run=dry_run,
         create_missing_customers=create_missing_customers,
     )
-    body = {
-        "dry_run": report.dry_run,
-        "rows": report.rows,
-        "created": report.created,
-        "errors": [{"line": e.line, "field": e.field, "message": e.message} for e in report.errors],
-    }
-    if report.errors:
-        return problem(
-            422, "Invalid input", f"{len(report.errors)} problem(s) in the file; nothing was imported.", **body
-        )
-    return json_response(200 if dry_run else 201, body)
+    return import_report_response(report)
 
 
 @router.post(
