@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Clock, ensure_database, setup_django, start_server
+from common import Clock, ensure_database, percentile_ms, setup_django, start_server
 
 
 def raw_message(n: int, senders: int, rng: random.Random) -> bytes:
@@ -80,16 +80,13 @@ def inbound(port: int, token: str, seconds: float, connections: int, senders: in
     elapsed = time.perf_counter() - began
     latencies.sort()
 
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0.0
-
     return {
         "messages": len(latencies),
         "errors": sum(errors),
         "msg_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": pct(0.5),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p95_ms": percentile_ms(latencies, 0.95),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "connections": connections,
     }
 

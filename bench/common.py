@@ -73,3 +73,8 @@ def start_server(db: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
     server.terminate()
     raise SystemExit("gunicorn did not start")
+
+
+def percentile_ms(latencies: list[float], p: float) -> float:
+    """The p-th fraction of sorted latencies (seconds), in milliseconds."""
+    return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0.0

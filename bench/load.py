@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Clock, setup_django, start_server
+from common import ROOT, Clock, percentile_ms, setup_django, start_server
 from generate import BENCH_USER
 from names import FIRST, LAST
 
@@ -161,16 +161,13 @@ def run_scenario(
     elapsed = time.perf_counter() - began
     latencies.sort()
 
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0.0
-
     return {
         "requests": len(latencies),
         "errors": sum(errors),
         "req_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": pct(0.50),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
+        "p50_ms": percentile_ms(latencies, 0.50),
+        "p95_ms": percentile_ms(latencies, 0.95),
+        "p99_ms": percentile_ms(latencies, 0.99),
     }
 
 
