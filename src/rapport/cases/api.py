@@ -238,6 +238,7 @@ def handoff(request: HttpRequest, ref: str, payload: HandoffIn) -> HttpResponse:
 class MessageIn(Schema):
     kind: str
     body: str
+    handling_seconds: int | None = None  # staff time the work took
 
 
 class MessageOut(Schema):
@@ -246,12 +247,17 @@ class MessageOut(Schema):
     body: str
     author: str | None
     created_at: datetime
+    handling_seconds: int | None = None
 
 
 @router.post("/cases/{ref}/messages", response={201: MessageOut}, summary="Reply to the customer or add a note")
 def add_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status:
     message = services.add_message(
-        actor=staff_of(request), case_id=queries.get_case(ref).id, kind=payload.kind, body=payload.body
+        actor=staff_of(request),
+        case_id=queries.get_case(ref).id,
+        kind=payload.kind,
+        body=payload.body,
+        handling_seconds=payload.handling_seconds,
     )
     return Status(
         201,
@@ -261,6 +267,7 @@ def add_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status:
             "body": message.body,
             "author": message.author.username if message.author else None,
             "created_at": message.created_at,
+            "handling_seconds": message.handling_seconds,
         },
     )
 

@@ -109,6 +109,7 @@ class MessageForm(PagePartForm):
         initial="public",
     )
     body = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 4}))
+    minutes = forms.IntegerField(label="Time spent (minutes)", required=False, min_value=0, max_value=24 * 60)
 
 
 class StatusForm(VersionedForm):

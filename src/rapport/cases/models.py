@@ -138,6 +138,8 @@ class CaseMessage(models.Model):
         "customers.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField()
+    # Staff time spent on this reply or note (the case work); value counts it in the cost to serve.
+    handling_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["case", "created_at", "id"], name="case_message_order")]

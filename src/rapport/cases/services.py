@@ -49,6 +49,7 @@ from rapport.people.permissions import require_role, require_staff
 from rapport.people.services import authority_for
 
 MAX_SUBJECT = 200
+MAX_HANDLING_SECONDS = 24 * 3600
 
 
 # --- priority and policy ------------------------------------------------------------
@@ -394,14 +395,19 @@ def _clocks(case: Case, *kinds: str) -> list[SlaClock]:
 
 
 @transaction.atomic
-def add_message(*, actor: Staff, case_id: int, kind: str, body: str) -> CaseMessage:
-    """A public reply (to the customer, on the timeline, stops response clocks) or an internal note."""
+def add_message(
+    *, actor: Staff, case_id: int, kind: str, body: str, handling_seconds: int | None = None
+) -> CaseMessage:
+    """A public reply (to the customer, on the timeline, stops response clocks) or an internal note.
+    ``handling_seconds`` is the staff time the work took (the cost to serve counts it)."""
     case = _locked(case_id)
     _may_work_on(actor, case)
     if kind not in (MessageKind.PUBLIC, MessageKind.INTERNAL):
         raise InvalidInput("kind must be public or internal.", "kind")
     if not (body or "").strip():
         raise InvalidInput("Write the message.", "body")
+    if handling_seconds is not None and not 0 <= handling_seconds <= MAX_HANDLING_SECONDS:
+        raise InvalidInput(f"The time spent must be between 0 and {MAX_HANDLING_SECONDS} seconds.", "handling_seconds")
     now = timezone.now()
     interaction = None
     if kind == MessageKind.PUBLIC:
@@ -424,7 +430,13 @@ def add_message(*, actor: Staff, case_id: int, kind: str, body: str) -> CaseMess
         case.version += 1
         case.save()
     message = CaseMessage.objects.create(
-        case=case, kind=kind, body=body, author=actor, interaction=interaction, created_at=now
+        case=case,
+        kind=kind,
+        body=body,
+        author=actor,
+        interaction=interaction,
+        created_at=now,
+        handling_seconds=handling_seconds,
     )
     _history(case, "reply" if kind == MessageKind.PUBLIC else "note", actor, {"message_id": message.id}, now)
     return message

@@ -334,12 +334,15 @@ def reply(request: StaffRequest, reference: str) -> HttpResponse:
     form = forms.MessageForm(request.POST)
     if not form.is_valid():
         return render(request, "cases/case.html", _case_context(request, case, message_form=form), status=400)
-    kind, body = form.cleaned_data["kind"], form.cleaned_data["body"]
+    kind, body, minutes = form.cleaned_data["kind"], form.cleaned_data["body"], form.cleaned_data["minutes"]
+    seconds = minutes * 60 if minutes is not None else None
     done = "Reply sent to the customer." if kind == "public" else "Internal note added."
     return _perform(
         request,
         case,
-        lambda: services.add_message(actor=request.user, case_id=case.id, kind=kind, body=body),
+        lambda: services.add_message(
+            actor=request.user, case_id=case.id, kind=kind, body=body, handling_seconds=seconds
+        ),
         success=done,
         form_name="message_form",
         form=form,
