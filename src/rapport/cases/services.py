@@ -3,6 +3,7 @@ case history and the audit trail, and publishes its event after commit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -150,6 +151,24 @@ def _check_opening(actor: Staff | None, data: CaseInput, now: datetime) -> dict[
     return errors
 
 
+# Higher apps may send the new cases of some customers to a team's queue (value: the dedicated
+# team of a care tier). The first route that names a team wins.
+TeamRoute = Callable[[Customer], Team | None]
+_team_routes: list[TeamRoute] = []
+
+
+def register_team_route(route: TeamRoute) -> None:
+    if route not in _team_routes:
+        _team_routes.append(route)
+
+
+def _routed_team(customer: Customer) -> Team | None:
+    for route in _team_routes:
+        if (team := route(customer)) is not None:
+            return team
+    return None
+
+
 @transaction.atomic
 def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
     if actor is not None:
@@ -163,7 +182,12 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
         raise InvalidInput(f"No customer with id {data.customer_id}.", "customer")
     customer = Customer.objects.get(id=customer.merged_into_id) if customer.merged_into_id else customer
     owner = _active_staff(data.owner, "owner") if data.owner else None
-    team = _team(data.team, "team") if data.team else (owner.team if owner else (actor.team if actor else None))
+    # An explicit team wins; then a routing hook (a care tier's dedicated team); then the owner's or opener's team.
+    team = (
+        _team(data.team, "team")
+        if data.team
+        else (_routed_team(customer) or (owner.team if owner else (actor.team if actor else None)))
+    )
     subject = " ".join(data.subject.split())
     priority = data.priority or default_priority(
         {
