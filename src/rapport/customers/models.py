@@ -81,6 +81,9 @@ class Customer(models.Model):
     notes = models.TextField(blank=True, default="")
     # Set by value, read by cases. db_default: the bulk COPY imports name their columns and leave it out.
     care_tier = models.CharField(max_length=32, blank=True, default="", db_default="")
+    segment = models.CharField(
+        max_length=32, blank=True, default="", db_default=""
+    )  # set by value (RFM), like care_tier
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -94,6 +97,9 @@ class Customer(models.Model):
             models.Index(fields=["account_manager", "name"], name="customer_manager_name"),
             models.Index(fields=["status", "id"], name="customer_status_id"),
             models.Index(fields=["-updated_at"], name="customer_updated"),
+            # The list filters by care tier and segment, newest first (paginated by id).
+            models.Index(fields=["care_tier", "id"], name="customer_tier_id"),
+            models.Index(fields=["segment", "id"], name="customer_segment_id"),
         ]
 
     def __str__(self) -> str:

@@ -499,3 +499,21 @@ def set_care_tier(*, actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[i
             changes={"changed": changed},
         )
     return sum(changed.values())
+
+
+@transaction.atomic
+def set_segments(*, actor: Actor, customer_ids_by_segment: Mapping[str, Iterable[int]]) -> int:
+    """Set customers' value segment (value computes it with each snapshot; the lists filter on it).
+    Bulk UPDATEs of the rows whose segment changes, one summary audit row; returns how many."""
+    if actor is not None:
+        require_role(actor, Role.MANAGER, "set customer segments")
+    changed: dict[str, int] = {}
+    for segment, ids in customer_ids_by_segment.items():
+        id_list = list(ids)
+        for start in range(0, len(id_list), TIER_BATCH):
+            batch = Customer.objects.filter(id__in=id_list[start : start + TIER_BATCH]).exclude(segment=segment)
+            changed[segment] = changed.get(segment, 0) + batch.update(segment=segment)
+    audit.record(
+        actor=actor, action="customer.segments_set", subject_type="customer", subject_id=0, changes={"changed": changed}
+    )
+    return sum(changed.values())
