@@ -14,6 +14,7 @@ from rapport.core.errors import NotFound
 from rapport.core.pagination import clamp_limit, paginate_desc
 from rapport.feedback import queries, services
 from rapport.feedback.models import FollowUp, Response, Survey
+from rapport.people.api import staff_of
 from rapport.people.permissions import require_staff
 
 router = Router(tags=["feedback"])
@@ -79,7 +80,7 @@ def survey_out(survey: Survey) -> dict[str, Any]:
 
 @router.get("/surveys", response=list[SurveyOut], summary="Surveys")
 def list_surveys(request: HttpRequest) -> list[dict[str, Any]]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     return [survey_out(s) for s in Survey.objects.order_by("id")[:500]]
 
 
@@ -87,7 +88,7 @@ def list_surveys(request: HttpRequest) -> list[dict[str, Any]]:
 def create_survey(request: HttpRequest, payload: SurveyIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         survey = services.create_survey(
-            actor=request.auth,  # type: ignore[attr-defined]
+            actor=staff_of(request),
             name=payload.name,
             kind=payload.kind,
             trigger=payload.trigger,
@@ -130,7 +131,7 @@ class InviteOut(Schema):
 )
 def invite(request: HttpRequest, survey_id: int, payload: InviteIn) -> Status:
     result = services.invite(
-        actor=request.auth,  # type: ignore[attr-defined]
+        actor=staff_of(request),
         survey_id=survey_id,
         customer_ids=payload.customers,
         public=payload.public,
@@ -197,7 +198,7 @@ def response_out(r: Response) -> dict[str, Any]:
 
 @router.get("/responses", response=ResponsePage, summary="Responses, newest first (cursor pages)")
 def list_responses(request: HttpRequest, params: Query[ResponseQuery]) -> dict[str, Any]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     limit = clamp_limit(params.limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
     qs = queries.responses(
         survey_id=params.survey, customer_id=params.customer, date_from=params.date_from, date_to=params.date_to
@@ -219,7 +220,7 @@ class FeedbackIn(Schema):
 def capture(request: HttpRequest, payload: FeedbackIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         r = services.record_feedback(
-            actor=request.auth,  # type: ignore[attr-defined]
+            actor=staff_of(request),
             customer_id=payload.customer,
             text=payload.text,
             channel=payload.channel,
@@ -268,7 +269,7 @@ class MetricQuery(Schema):
     "(an answer counts under each of its customer's current tags).",
 )
 def metrics(request: HttpRequest, name: str, params: Query[MetricQuery]) -> dict[str, Any]:
-    require_staff(request.auth)  # type: ignore[attr-defined]
+    require_staff(staff_of(request))
     if name not in queries.METRICS:
         raise NotFound(f"No metric '{name}'; use nps, csat or ces.")
     rows = queries.metric(
@@ -318,7 +319,7 @@ def follow_up_out(f: FollowUp) -> dict[str, Any]:
 
 @router.get("/follow-ups", response=list[FollowUpOut], summary="Open closed-loop follow-ups, soonest due first")
 def list_follow_ups(request: HttpRequest, mine: bool = False) -> list[dict[str, Any]]:
-    actor = require_staff(request.auth)  # type: ignore[attr-defined]
+    actor = require_staff(staff_of(request))
     return [follow_up_out(f) for f in queries.open_follow_ups(owner_id=actor.id if mine else None)[:500]]
 
 
@@ -328,5 +329,5 @@ class OutcomeIn(Schema):
 
 @router.post("/follow-ups/{follow_up_id}/close", response=FollowUpOut, summary="Record the outcome; closes the loop")
 def close_follow_up(request: HttpRequest, follow_up_id: int, payload: OutcomeIn) -> dict[str, Any]:
-    fu = services.close_follow_up(actor=request.auth, follow_up_id=follow_up_id, outcome=payload.outcome)  # type: ignore[attr-defined]
+    fu = services.close_follow_up(actor=staff_of(request), follow_up_id=follow_up_id, outcome=payload.outcome)
     return follow_up_out(FollowUp.objects.select_related("owner").get(id=fu.id))
