@@ -215,6 +215,8 @@ class CustomerListQuery(Schema):
     account_manager: str = ""
     tag: str = ""
     external_id: str = ""
+    segment: str = Field("", description="value segment, e.g. champions, at_risk")
+    tier: str = Field("", description="care tier, e.g. platinum")
     limit: int | None = Field(None, description="1 to 200; default 50")
     cursor: str | None = None
 
@@ -228,6 +230,8 @@ def list_customers(request: HttpRequest, params: Query[CustomerListQuery]) -> di
         account_manager=params.account_manager,
         tag=params.tag,
         external_id=params.external_id,
+        segment=params.segment,
+        tier=params.tier,
     )
     page = queries.list_customers(filters, cursor=params.cursor, limit=_limit(params.limit))
     return {"items": [customer_out(c) for c in page.items], "next_cursor": page.next_cursor}
@@ -380,16 +384,24 @@ def import_report_response(report: imports.ImportReport) -> HttpResponse:
     "/customers/export",
     summary="Export customers as CSV",
     description=(
-        "The same filters as the list (`q`, `status`, `account_manager`, `tag`); the CSV re-imports. "
-        "Team leads and above."
+        "The same filters as the list (`q`, `status`, `account_manager`, `tag`, `segment`, `tier`); the CSV "
+        "re-imports. Team leads and above."
     ),
     response={200: str},
     openapi_extra={"responses": {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
 )
 def export_customers_csv(
-    request: HttpRequest, q: str = "", status: str = "", account_manager: str = "", tag: str = ""
+    request: HttpRequest,
+    q: str = "",
+    status: str = "",
+    account_manager: str = "",
+    tag: str = "",
+    segment: str = "",
+    tier: str = "",
 ) -> StreamingHttpResponse:
-    filters = queries.CustomerFilters(q=q, status=status, account_manager=account_manager, tag=tag)
+    filters = queries.CustomerFilters(
+        q=q, status=status, account_manager=account_manager, tag=tag, segment=segment, tier=tier
+    )
     lines = imports.export_customers(actor=staff_of(request), filters=filters)
     return csv_download(lines)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -154,12 +155,26 @@ class InteractionForm(PlainForm):
         }
 
 
+# Apps above customers name the choices of the list filters they feed (value: segment, tier).
+FilterChoices = Callable[[], list[tuple[str, str]]]
+_filter_choices: dict[str, FilterChoices] = {}
+
+
+def register_filter_choices(field: str, choices: FilterChoices) -> None:
+    _filter_choices[field] = choices
+
+
 class CustomerFilterForm(PlainForm):
     q = forms.CharField(label="Name, email, phone or reference", required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *CustomerStatus.choices], required=False)
     account_manager = forms.ChoiceField(label="Account manager", required=False)
     tag = forms.CharField(required=False)
+    segment = forms.ChoiceField(required=False)
+    tier = forms.ChoiceField(label="Care tier", required=False)
 
     def __init__(self, *args: Any, managers: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["account_manager"].choices = [("", "Anyone"), *managers]  # type: ignore[attr-defined]
+        for field in ("segment", "tier"):
+            more = _filter_choices[field]() if field in _filter_choices else []
+            self.fields[field].choices = [("", "Any"), *more]  # type: ignore[attr-defined]

@@ -49,6 +49,8 @@ class CustomerFilters:
     account_manager: str = ""  # username
     tag: str = ""
     external_id: str = ""
+    segment: str = ""  # value's RFM segment
+    tier: str = ""  # care tier
 
 
 def list_customers(filters: CustomerFilters, *, cursor: str | None, limit: int) -> Page[Customer]:
@@ -73,6 +75,10 @@ def filtered_customers(filters: CustomerFilters) -> QuerySet[Customer]:
         queryset = queryset.filter(tags__name=filters.tag.strip().lower())
     if filters.external_id:
         queryset = queryset.filter(external_id=filters.external_id)
+    if filters.segment:
+        queryset = queryset.filter(segment=filters.segment.strip().lower())
+    if filters.tier:
+        queryset = queryset.filter(care_tier=filters.tier.strip().lower())
     if filters.q:
         # A search narrows the list to its best 200 matches (more words narrow further): more
         # than a person pages through, and bounded work however common the prefix.

@@ -83,7 +83,7 @@ def customer_list(request: StaffRequest) -> HttpResponse:
     page = None
     if form.is_valid():
         filters = queries.CustomerFilters(
-            **{k: form.cleaned_data[k].strip() for k in ("q", "status", "account_manager", "tag")}
+            **{k: form.cleaned_data[k].strip() for k in ("q", "status", "account_manager", "tag", "segment", "tier")}
         )
         try:
             page = queries.list_customers(filters, cursor=request.GET.get("cursor") or None, limit=LIST_PAGE)
