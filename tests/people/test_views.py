@@ -86,6 +86,15 @@ def test_manager_changes_role_team_and_active(manager: Staff, agent: Staff) -> N
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.role == Role.LEAD and agent.team == team and agent.is_active
+    client.post(f"/staff/{agent.id}/", {"role": "lead", "team": "", "is_active": "on"})  # "" keeps the team
+    agent.refresh_from_db()
+    assert agent.team == team
+    assert b'<option value="none">No team</option>' in client.get("/staff/").content
+    client.post(f"/staff/{agent.id}/", {"role": "lead", "team": "none", "is_active": "on"})
+    agent.refresh_from_db()
+    assert agent.team is None
+    unknown = client.post(f"/staff/{agent.id}/", {"role": "lead", "team": "999999"}, follow=True)
+    assert b"Choose a team from the list." in unknown.content
     client.post(f"/staff/{agent.id}/", {"role": "lead"})  # checkbox unticked: deactivate
     agent.refresh_from_db()
     assert not agent.is_active

@@ -42,8 +42,20 @@ class StaffCreateForm(PlainForm):
 
 class StaffUpdateForm(PlainForm):
     role = forms.ChoiceField(choices=Role.choices)
-    team = forms.ModelChoiceField(queryset=Team.objects.order_by("name"), required=False, empty_label="Keep team")
+    # "" keeps the current team, NO_TEAM takes the member off every team, an id moves them.
+    team = forms.CharField(required=False)
     is_active = forms.BooleanField(label="Active", required=False)
+
+    NO_TEAM = "none"
+
+    def clean_team(self) -> Team | str | None:
+        value = self.cleaned_data["team"]
+        if value in ("", self.NO_TEAM):
+            return value or None
+        team = Team.objects.filter(pk=value).first() if value.isdigit() else None
+        if team is None:
+            raise forms.ValidationError("Choose a team from the list.")
+        return team
 
 
 class TeamForm(PlainForm):

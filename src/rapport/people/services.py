@@ -110,8 +110,10 @@ def update_staff(
     staff_id: int,
     role: str | None = None,
     team: Team | None = None,
+    clear_team: bool = False,
     is_active: bool | None = None,
 ) -> Staff:
+    """Change what is given; ``team=None`` keeps the team, ``clear_team`` takes the member off it."""
     _check_admin(actor, role)
     staff = Staff.objects.select_for_update().filter(id=staff_id).first()
     if staff is None:
@@ -122,7 +124,9 @@ def update_staff(
     if role is not None:
         staff.role = _role(role)
         staff.is_staff = staff.role == Role.ADMIN
-    if team is not None:
+    if clear_team:
+        staff.team = None
+    elif team is not None:
         staff.team = team
     if is_active is not None:
         if actor is not None and actor.id == staff.id and not is_active:

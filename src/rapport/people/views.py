@@ -86,12 +86,18 @@ def staff_update(request: HttpRequest, staff_id: int) -> HttpResponse:
     actor = _require_admin(request)
     form = StaffUpdateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a role from the list.")
+        messages.error(request, " ".join(str(m) for ms in form.errors.values() for m in ms))
         return redirect("staff")
     data = form.cleaned_data
+    clear_team = data["team"] == StaffUpdateForm.NO_TEAM
     try:
         staff = services.update_staff(
-            actor=actor, staff_id=staff_id, role=data["role"], team=data["team"], is_active=data["is_active"]
+            actor=actor,
+            staff_id=staff_id,
+            role=data["role"],
+            team=None if clear_team else data["team"],
+            clear_team=clear_team,
+            is_active=data["is_active"],
         )
     except NotFound:
         messages.error(request, "That staff member no longer exists.")
