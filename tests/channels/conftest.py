@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from rapport.cases import services as cases
-from rapport.channels import services
+from rapport.channels import inbound, services
 from rapport.channels.models import Channel
 from rapport.core.models import Calendar
 from rapport.people.models import Staff
@@ -62,3 +62,13 @@ def post_email(token: str, raw: bytes | EmailMessage, content_type: str = "messa
     return Client().post(
         "/api/v1/inbound/email", data=data, content_type=content_type, headers={"Authorization": f"Bearer {token}"}
     )
+
+
+def deliver(token: str, raw: bytes | EmailMessage) -> dict[str, Any]:
+    """Through the door, then the worker's step, then the outcome as the provider reads it."""
+    response = post_email(token, raw)
+    assert response.status_code == 202, response.content
+    inbound.drain()
+    outcome = Client().get(response.json()["url"], headers={"Authorization": f"Bearer {token}"})
+    assert outcome.status_code == 200, outcome.content
+    return outcome.json() | {"duplicate": response.json()["duplicate"]}

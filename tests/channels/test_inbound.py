@@ -8,15 +8,24 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from rapport.cases import services as cases
 from rapport.cases.models import Case, CaseEvent, CaseMessage, Status
+from rapport.channels import inbound, services
 from rapport.channels.models import Attachment, Channel, InboundMessage, OutboundMessage
 from rapport.customers.models import ContactPoint, Customer, CustomerStatus, Interaction
 from rapport.customers.services import CustomerInput, create_customer
 from rapport.people.models import Staff
-from tests.channels.conftest import CARE, email, post_email
+from tests.channels.conftest import CARE, deliver, email, post_email
 from tests.conftest import api_for
+
+
+def api_outcome(token: str, url: str) -> dict[str, Any]:
+    response = Client().get(url, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +36,18 @@ def test_new_email_opens_a_case_for_a_new_prospect_and_queues_an_acknowledgement
     msg = email()
     response = post_email(channel[1], msg)
     assert response.status_code == 202, response.content
-    body = response.json()
+    stored = response.json()
+    assert stored["status"] == "received" and stored["case"] is None  # answered before processing
+    assert not Case.objects.exists()
+    inbound.drain()  # the worker's step
+    body = api_outcome(channel[1], stored["url"])
     case = Case.objects.get()
     assert body["case"] == case.reference and body["status"] == "processed" and not body["duplicate"]
     assert case.channel == "email" and case.subject == "My order is late"
     customer = Customer.objects.get()
     assert customer.status == CustomerStatus.PROSPECT and customer.name == "Jane Doe"
-    inbound = InboundMessage.objects.get()
-    assert bytes(inbound.raw) == msg.as_bytes() and inbound.case == case and inbound.interaction is not None
+    row = InboundMessage.objects.get()
+    assert bytes(row.raw) == msg.as_bytes() and row.case == case and row.interaction is not None
     ack = OutboundMessage.objects.get()
     assert ack.kind == "acknowledgement" and ack.automatic and ack.to == "jane@example.org"
     assert case.reference in ack.body and "We will answer by" in ack.body
@@ -43,21 +56,73 @@ def test_new_email_opens_a_case_for_a_new_prospect_and_queues_an_acknowledgement
 
 def test_the_same_message_twice_is_taken_once(channel: Chan) -> None:
     msg = email()
-    first, second = post_email(channel[1], msg).json(), post_email(channel[1], msg).json()
+    first, second = deliver(channel[1], msg), post_email(channel[1], msg).json()
     assert second["duplicate"] and second["case"] == first["case"]
     assert Case.objects.count() == 1 and InboundMessage.objects.count() == 1
+
+
+def test_a_duplicate_while_still_waiting_for_the_worker_is_taken_once(channel: Chan) -> None:
+    msg = email()
+    first, second = post_email(channel[1], msg).json(), post_email(channel[1], msg).json()
+    assert second["duplicate"] and second["id"] == first["id"] and second["status"] == "received"
+    assert inbound.drain() == 1 and Case.objects.count() == 1
+
+
+def test_the_outcome_is_visible_only_to_the_channel_that_delivered_it(channel: Chan, admin: Staff) -> None:
+    url = post_email(channel[1], email()).json()["url"]
+    _, other = services.create_channel(actor=admin, kind="email", name="Sales", address="sales@example.com")
+    assert Client().get(url, headers={"Authorization": f"Bearer {other}"}).status_code == 404
+    assert Client().get(url).status_code == 401
+
+
+def test_a_poison_message_is_set_aside_and_the_rest_of_the_batch_goes_on(
+    channel: Chan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for subject in ("One", "Poison", "Three"):
+        post_email(channel[1], email(subject=subject))
+    real = cases.open_case
+
+    def open_case(**kwargs: Any) -> Case:
+        if kwargs["data"].subject == "Poison":
+            raise RuntimeError("a bug in opening cases")
+        return real(**kwargs)
+
+    monkeypatch.setattr(cases, "open_case", open_case)
+    assert inbound.drain() == 3
+    assert sorted(Case.objects.values_list("subject", flat=True)) == ["One", "Three"]
+    poison = InboundMessage.objects.get(status="unprocessable")
+    assert "a bug in opening cases" in poison.error and poison.case_id is None
+    assert OutboundMessage.objects.count() == 2  # the poison message's acknowledgement rolled back with it
+
+
+def test_a_worker_that_dies_mid_batch_loses_and_duplicates_nothing(
+    channel: Chan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for subject in ("One", "Two"):
+        post_email(channel[1], email(subject=subject))
+
+    def die(row: InboundMessage, batch: inbound.Batch) -> None:
+        raise SystemExit("the worker process is killed")  # not an Exception: nothing catches it
+
+    monkeypatch.setattr(inbound, "_process_one", die)
+    with pytest.raises(SystemExit):
+        inbound.drain()
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {"received"}
+    assert not Case.objects.exists()
+    monkeypatch.undo()
+    assert inbound.drain() == 2 and Case.objects.count() == 2
 
 
 def test_a_message_without_message_id_is_deduplicated_by_content(channel: Chan) -> None:
     msg = email()
     del msg["Message-ID"]
-    post_email(channel[1], msg)
-    assert post_email(channel[1], msg).json()["duplicate"]
+    deliver(channel[1], msg)
+    assert deliver(channel[1], msg)["duplicate"]
     assert Case.objects.count() == 1
 
 
 def test_reply_to_our_message_lands_on_the_case_and_resumes_a_waiting_case(channel: Chan, agent: Staff) -> None:
-    post_email(channel[1], email())
+    deliver(channel[1], email())
     case = Case.objects.get()
     cases.claim_case(actor=agent, case_id=case.id)
     cases.add_message(actor=agent, case_id=case.id, kind="public", body="Could you send the order number?")
@@ -69,7 +134,7 @@ def test_reply_to_our_message_lands_on_the_case_and_resumes_a_waiting_case(chann
         In_Reply_To=ours.message_id,
         References=ours.message_id,
     )
-    answer = post_email(channel[1], reply).json()
+    answer = deliver(channel[1], reply)
     assert answer["case"] == case.reference
     case.refresh_from_db()
     assert case.status == Status.OPEN and Case.objects.count() == 1
@@ -79,26 +144,26 @@ def test_reply_to_our_message_lands_on_the_case_and_resumes_a_waiting_case(chann
 
 
 def test_subject_token_threads_only_for_participants(channel: Chan) -> None:
-    post_email(channel[1], email())
+    deliver(channel[1], email())
     case = Case.objects.get()
-    same = post_email(channel[1], email(subject=f"Re: [{case.reference}] more")).json()
+    same = deliver(channel[1], email(subject=f"Re: [{case.reference}] more"))
     assert same["case"] == case.reference
     intruder = email(sender="mallory@evil.example.net", subject=f"[{case.reference}] give me")
-    stranger = post_email(channel[1], intruder).json()
+    stranger = deliver(channel[1], intruder)
     assert stranger["case"] != case.reference
     flagged = Case.objects.exclude(id=case.id).get()
     assert CaseEvent.objects.filter(case=flagged, kind="flagged").exists()
 
 
 def test_never_threaded_by_subject_alone(channel: Chan) -> None:
-    post_email(channel[1], email())
-    post_email(channel[1], email())  # same subject, new Message-ID
+    deliver(channel[1], email())
+    deliver(channel[1], email())  # same subject, new Message-ID
     assert Case.objects.count() == 2
 
 
 def test_known_sender_is_matched_case_insensitively(channel: Chan) -> None:
     known = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
-    post_email(channel[1], email(sender="JANE@Example.ORG"))
+    deliver(channel[1], email(sender="JANE@Example.ORG"))
     assert Case.objects.get().customer == known and Customer.objects.count() == 1
 
 
@@ -110,20 +175,20 @@ def test_machine_written_mail_is_on_the_timeline_without_a_case_or_answer(
     headers: dict[str, str],
 ) -> None:
     customer = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
-    answer = post_email(channel[1], email(subject="Out of office", **headers)).json()
+    answer = deliver(channel[1], email(subject="Out of office", **headers))
     assert answer["status"] == "ignored" and answer["case"] is None and answer["reason"]
     assert not Case.objects.exists() and not OutboundMessage.objects.exists()
     assert Interaction.objects.filter(customer=customer, source_type="inbound_email").count() == 1
 
 
 def test_mail_from_our_own_address_opens_nothing(channel: Chan) -> None:
-    answer = post_email(channel[1], email(sender=CARE)).json()
+    answer = deliver(channel[1], email(sender=CARE))
     assert answer["status"] == "ignored" and not Case.objects.exists() and not Customer.objects.exists()
 
 
 def test_bulk_mail_may_open_a_case_but_gets_no_automatic_answer(channel: Chan) -> None:
-    post_email(channel[1], email(Precedence="bulk"))
-    post_email(channel[1], email(sender="news@list.example.net", List_Id="<news.list.example.net>"))
+    deliver(channel[1], email(Precedence="bulk"))
+    deliver(channel[1], email(sender="news@list.example.net", List_Id="<news.list.example.net>"))
     assert Case.objects.count() == 2 and not OutboundMessage.objects.exists()
 
 
@@ -140,7 +205,7 @@ def _dsn(failed: str) -> bytes:
 
 def test_a_bounce_marks_the_address_bouncing_and_opens_nothing(channel: Chan) -> None:
     customer = create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
-    answer = post_email(channel[1], _dsn("jane@example.org")).json()
+    answer = deliver(channel[1], _dsn("jane@example.org"))
     assert answer["status"] == "ignored" and not Case.objects.exists()
     assert ContactPoint.objects.get(customer=customer).bouncing
     assert Interaction.objects.filter(customer=customer, summary__contains="bounced").exists()
@@ -149,7 +214,7 @@ def test_a_bounce_marks_the_address_bouncing_and_opens_nothing(channel: Chan) ->
 def test_html_only_mail_is_sanitised_and_read_as_text(channel: Chan) -> None:
     msg = email()
     msg.set_content('<p>Hello <b>there</b></p><script>alert(1)</script><img src=x onerror="alert(2)">', subtype="html")
-    post_email(channel[1], msg)
+    deliver(channel[1], msg)
     row = InboundMessage.objects.get()
     assert "<script" not in row.body_html and "onerror" not in row.body_html and "<b>there</b>" in row.body_html
     assert "Hello there" in Case.objects.get().description and "<" not in Case.objects.get().description
@@ -161,7 +226,7 @@ def test_broken_charset_falls_back_without_crashing(channel: Chan) -> None:
         b"Message-ID: <cs@example.org>\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n"
         b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xe9 \xff\xfe broken\r\n"
     )
-    answer = post_email(channel[1], raw).json()
+    answer = deliver(channel[1], raw)
     assert answer["status"] == "processed"
     assert "broken" in Case.objects.get().description
 
@@ -169,14 +234,14 @@ def test_broken_charset_falls_back_without_crashing(channel: Chan) -> None:
 def test_malformed_mime_and_no_from_are_kept_as_unprocessable_and_listed(channel: Chan, admin: Staff) -> None:
     no_from = email()
     del no_from["From"]
-    assert post_email(channel[1], no_from).json()["status"] == "unprocessable"
+    assert deliver(channel[1], no_from)["status"] == "unprocessable"
     garbage = b"\x00\x01 this is not: an email\r\n\r\n--\r\nContent-Type: multipart/mixed; boundary=\r\n\xff"
-    assert post_email(channel[1], garbage).json()["status"] == "unprocessable"
+    assert deliver(channel[1], garbage)["status"] == "unprocessable"
     bad_boundary = (
         b"From: jane@example.org\r\nMessage-ID: <mb@example.org>\r\nSubject: x\r\n"
         b'Content-Type: multipart/mixed; boundary="nope"\r\n\r\nno parts here at all\r\n'
     )
-    assert post_email(channel[1], bad_boundary).json()["status"] in ("processed", "unprocessable")
+    assert deliver(channel[1], bad_boundary)["status"] in ("processed", "unprocessable")
     listed = api_for(admin).get("/inbound", status="unprocessable").json()
     assert len(listed) >= 2 and all(item["error"] for item in listed)
     assert InboundMessage.objects.count() == 3  # nothing dropped
@@ -190,14 +255,14 @@ def _with_attachment(name: str, data: bytes, ctype: str = "application/octet-str
 
 
 def test_attachments_are_stored_under_generated_names(channel: Chan) -> None:
-    post_email(channel[1], _with_attachment("../../etc/passwd", b"hello", "text/plain"))
+    deliver(channel[1], _with_attachment("../../etc/passwd", b"hello", "text/plain"))
     item = Attachment.objects.get()
     assert item.label == "....etcpasswd" and item.storage_name.startswith("attachments/")
     assert "passwd" not in item.storage_name and item.size == 5 and not item.refused_reason
 
 
 def test_a_30_mb_attachment_is_refused_but_the_message_kept(channel: Chan) -> None:
-    answer = post_email(channel[1], _with_attachment("huge.bin", b"\0" * (30 * 1024 * 1024))).json()
+    answer = deliver(channel[1], _with_attachment("huge.bin", b"\0" * (30 * 1024 * 1024)))
     assert answer["status"] == "processed"
     item = Attachment.objects.get()
     assert item.refused_reason and not item.storage_name
@@ -209,7 +274,7 @@ def test_a_zip_bomb_is_stored_as_is_and_never_unpacked(channel: Chan) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bomb.txt", b"\0" * (50 * 1024 * 1024))
-    post_email(channel[1], _with_attachment("bomb.zip", buffer.getvalue(), "application/zip"))
+    deliver(channel[1], _with_attachment("bomb.zip", buffer.getvalue(), "application/zip"))
     item = Attachment.objects.get()
     assert item.size == len(buffer.getvalue()) < 1024 * 1024 and not item.refused_reason
 
@@ -220,7 +285,7 @@ def test_twenty_levels_of_nested_messages_are_not_followed(channel: Chan) -> Non
         outer = email(subject=f"level {level}")
         outer.add_attachment(inner)
         inner = outer
-    answer = post_email(channel[1], inner).json()
+    answer = deliver(channel[1], inner)
     assert answer["status"] == "processed"
     case = Case.objects.get()
     assert "deeper than" in case.description
@@ -229,16 +294,16 @@ def test_twenty_levels_of_nested_messages_are_not_followed(channel: Chan) -> Non
 def test_spoofed_sender_is_received_and_the_verdict_noted(channel: Chan) -> None:
     create_customer(actor=None, data=CustomerInput(name="Jane", emails=["jane@example.org"]))
     msg = email(Authentication_Results="mx.example.com; spf=fail smtp.mailfrom=example.org; dkim=fail")
-    assert post_email(channel[1], msg).json()["status"] == "processed"
+    assert deliver(channel[1], msg)["status"] == "processed"
     event = CaseEvent.objects.get(kind="sender_verdict")
     assert event.data["failed"] == ["dkim", "spf"] and "spf=fail" in event.data["headers"]
 
 
 def test_loop_with_an_auto_responder_stops_after_one_message_each_way(channel: Chan) -> None:
-    post_email(channel[1], email(sender="bot@robot.example.net", subject="Hello"))  # opens a case; we acknowledge
+    deliver(channel[1], email(sender="bot@robot.example.net", subject="Hello"))  # opens a case; we acknowledge
     ack = OutboundMessage.objects.get()
     for i in range(5):  # the robot answers our acknowledgement (and keeps answering)
-        post_email(
+        deliver(
             channel[1],
             email(
                 sender="bot@robot.example.net",
@@ -247,7 +312,7 @@ def test_loop_with_an_auto_responder_stops_after_one_message_each_way(channel: C
                 Auto_Submitted="auto-replied",
             ),
         )
-        post_email(
+        deliver(
             channel[1],
             email(sender="bot@robot.example.net", subject=f"Re: {ack.subject} {i}", In_Reply_To=ack.message_id),
         )  # a robot that does not say so
@@ -256,7 +321,7 @@ def test_loop_with_an_auto_responder_stops_after_one_message_each_way(channel: C
 
 def test_a_runaway_sender_is_limited(channel: Chan) -> None:
     for i in range(14):
-        post_email(channel[1], email(sender="flood@robot.example.net", subject=f"Message {i}"))
+        deliver(channel[1], email(sender="flood@robot.example.net", subject=f"Message {i}"))
     assert Case.objects.count() == 10
     assert OutboundMessage.objects.filter(to="flood@robot.example.net").count() == 3
     assert InboundMessage.objects.filter(status="ignored").count() == 4
@@ -283,7 +348,7 @@ def test_admins_create_channels_and_see_the_token_once(admin: Staff, agent: Staf
 
 
 def test_admins_reprocess_an_unprocessable_message(channel: Chan, admin: Staff, agent: Staff) -> None:
-    post_email(channel[1], email())
+    deliver(channel[1], email())
     row = InboundMessage.objects.get()
     Case.objects.all().delete()
     InboundMessage.objects.filter(id=row.id).update(

@@ -17,7 +17,7 @@ from rapport.core.errors import InvalidInput
 from rapport.core.models import Notification
 from rapport.people.models import Staff
 from rapport.settings import _mailer
-from tests.channels.conftest import CARE, email, post_email
+from tests.channels.conftest import CARE, deliver, email
 from tests.channels.smtp_helpers import Capture, free_port, sink
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ Chan = tuple[Channel, str]
 
 @pytest.fixture
 def case(channel: Chan, agent: Staff) -> Case:
-    post_email(channel[1], email())
+    deliver(channel[1], email())
     found = Case.objects.get()
     cases.claim_case(actor=agent, case_id=found.id)
     OutboundMessage.objects.all().delete()  # the acknowledgement: not under test here

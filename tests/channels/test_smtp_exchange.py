@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from rapport.cases import services as cases
 from rapport.cases.models import Case, CaseMessage
-from rapport.channels import outbound
+from rapport.channels import inbound, outbound
 from rapport.channels.models import Channel, OutboundMessage
 from rapport.channels.smtpd import controller
 from rapport.people.models import Staff
@@ -55,6 +55,7 @@ def deliver_outbox() -> None:
 def test_real_smtp_conversation(listener: Controller, capture: tuple[Controller, Capture], agent: Staff) -> None:
     first = email(subject="Broken kettle", body="It stopped working.\n")
     send(listener, first)
+    inbound.drain()  # the worker's step
     case = Case.objects.get()
     assert case.subject == "Broken kettle" and case.channel == "email"
 
@@ -78,6 +79,7 @@ def test_real_smtp_conversation(listener: Controller, capture: tuple[Controller,
     answer["References"] = f"{reply['References']} {reply['Message-ID']}"
     answer.set_content("Yes, the light is on.\n\n> Sorry! Is the light on?\n")
     send(listener, answer)
+    inbound.drain()
     assert Case.objects.count() == 1
     assert CaseMessage.objects.get(case=case, kind="customer").body == "Yes, the light is on."
 

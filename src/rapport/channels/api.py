@@ -59,8 +59,10 @@ def create_channel(request: HttpRequest, payload: ChannelIn) -> HttpResponse:
 
 @router.post("/inbound/email", auth=ChannelToken(), response={202: dict})
 def inbound_email(request: HttpRequest) -> HttpResponse:
-    """The raw message as the body (Content-Type: message/rfc822). 202 with the case reference,
-    or with the reason no case was opened; the same message again replays the first answer."""
+    """The raw message as the body (Content-Type: message/rfc822). Answers 202 once the message
+    is stored: `{"id", "status": "received", "case": null, "url"}`; the worker then opens a case
+    or adds it to one (follow `url` for the case reference or the reason none was opened).
+    The same message again answers `"duplicate": true` with the first one's state and case."""
     content_type = request.content_type or ""
     if content_type.lower() != "message/rfc822":
         return problem(415, "Unsupported media type", "Send the raw message with Content-Type: message/rfc822.")
@@ -69,7 +71,15 @@ def inbound_email(request: HttpRequest) -> HttpResponse:
         raise InvalidInput("The body is empty; send the raw message.", "message")
     channel = request.auth  # type: ignore[attr-defined]  # ChannelToken authenticates a channel, not staff
     outcome = inbound.receive(raw, channel=channel, source="http")
-    return json_response(202, outcome.as_dict())
+    return json_response(202, outcome.as_dict() | {"url": f"/api/v1/inbound/email/{outcome.inbound_id}"})
+
+
+@router.get("/inbound/email/{inbound_id}", auth=ChannelToken(), response={200: dict})
+def inbound_email_outcome(request: HttpRequest, inbound_id: int) -> HttpResponse:
+    """Where a message this channel delivered stands: `status` is received (waiting for the
+    worker), processed (with `case`), ignored or unprocessable (with `reason`)."""
+    channel = request.auth  # type: ignore[attr-defined]
+    return json_response(200, inbound.outcome_of(channel=channel, inbound_id=inbound_id).as_dict())
 
 
 class InboundOut(Schema):

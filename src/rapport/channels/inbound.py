@@ -21,10 +21,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from rapport.cases import services as cases
-from rapport.cases.models import Case, CaseEvent
+from rapport.cases.models import Case, CaseEvent, format_reference
 from rapport.channels import mime, outbound
-from rapport.channels.models import Attachment, Channel, InboundMessage, InboundStatus, OutboundMessage
-from rapport.core.errors import Conflict, InvalidInput
+from rapport.channels.models import (
+    Attachment,
+    Channel,
+    InboundDrain,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+)
+from rapport.core.errors import Conflict, InvalidInput, NotFound
 from rapport.customers.models import Channel as Medium
 from rapport.customers.models import ContactPoint, ContactPointKind, Customer, CustomerStatus, Direction, Interaction
 from rapport.customers.services import CustomerInput, create_customer, log_interaction
@@ -59,11 +66,12 @@ class Outcome:
 
 
 def receive(raw: bytes, *, channel: Channel | None, source: str) -> Outcome:
-    """Store, then process. Idempotent: the same message again answers with the first outcome."""
+    """Store the bytes and wake the worker; the door answers as soon as the message is safe.
+    Idempotent: the same message again answers with the first one's state (and its case)."""
     stored, duplicate = store(raw, channel=channel, source=source)
-    if duplicate:
-        return _outcome(stored, duplicate=True)
-    return process(stored.id)
+    if not duplicate:
+        transaction.on_commit(wake_worker)
+    return _outcome(stored, duplicate=duplicate)
 
 
 def store(raw: bytes, *, channel: Channel | None, source: str) -> tuple[InboundMessage, bool]:
@@ -86,12 +94,16 @@ def store(raw: bytes, *, channel: Channel | None, source: str) -> tuple[InboundM
             )
         return row, False
     except IntegrityError:
-        existing = InboundMessage.objects.filter(content_hash=digest).first()
+        existing = _stored(content_hash=digest)
         if existing is None and message_id:
-            existing = InboundMessage.objects.filter(message_id=message_id).first()
+            existing = _stored(message_id=message_id)
         if existing is None:
             raise
         return existing, True
+
+
+def _stored(**key: str) -> InboundMessage | None:
+    return InboundMessage.objects.filter(**key).only("id", "status", "error", "case_id").first()
 
 
 def _message_id(raw: bytes) -> str:
@@ -105,33 +117,112 @@ def _message_id(raw: bytes) -> str:
 
 
 def _outcome(row: InboundMessage, duplicate: bool = False) -> Outcome:
-    case = Case.objects.filter(id=row.case_id).only("id").first() if row.case_id else None
-    return Outcome(row.id, row.status, case.reference if case else None, row.error, duplicate)
+    # A case reference is derived from its id: no query needed.
+    reference = format_reference(row.case_id) if row.case_id else None
+    return Outcome(row.id, row.status, reference, row.error, duplicate)
+
+
+def outcome_of(*, channel: Channel, inbound_id: int) -> Outcome:
+    """Where a message the channel delivered stands (the door's 202 comes before processing)."""
+    row = InboundMessage.objects.filter(id=inbound_id, channel=channel).only("id", "status", "error", "case_id").first()
+    if row is None:
+        raise NotFound("No such message from this channel.")
+    return _outcome(row)
+
+
+# --- the worker: stored messages in batches ---------------------------------------------
+
+BATCH_SIZE = 50
+INLINE_RAW_BYTES = 1024 * 1024  # smaller messages are read with the batch, larger ones one by one
+
+
+def wake_worker() -> None:
+    """Make sure a drain task is queued, without one task per message: the flag row says
+    "a drain is already coming"; the drain clears it before it looks for messages, so a
+    message stored after that look finds the flag clear and queues the next drain."""
+    from rapport.channels.tasks import process_inbound
+
+    if InboundDrain.objects.filter(id=1, scheduled=False).update(scheduled=True) == 0:
+        _, created = InboundDrain.objects.get_or_create(id=1, defaults={"scheduled": True})
+        if not created:
+            return
+    process_inbound.enqueue()
+
+
+def drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
+    """The worker step: process stored messages batch by batch until none are left."""
+    InboundDrain.objects.filter(id=1).update(scheduled=False)
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        taken = process_pending(batch_size)
+        done, batches = done + taken, batches + 1
+        if taken < batch_size:
+            break
+    return done
+
+
+def process_pending(batch_size: int = BATCH_SIZE) -> int:
+    """One batch in one transaction. Rows are locked with SKIP LOCKED, so several workers
+    share the backlog; a worker that dies mid-batch rolls back and the rows stay "received".
+    Each message runs in its own savepoint: a poison message is marked unprocessable and the
+    rest of the batch goes on."""
+    with transaction.atomic():
+        pending = (
+            InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=InboundStatus.RECEIVED)
+            .defer("raw")
+            .order_by("received_at", "id")[:batch_size]
+        )
+        rows = list(pending)
+        if not rows:
+            return 0
+        batch = Batch(rows)
+        for row in sorted(rows, key=batch.sender_of):  # one lock order for new senders across workers
+            _process_one(row, batch)
+    return len(rows)
+
+
+def _process_one(row: InboundMessage, batch: Batch) -> None:
+    try:
+        with transaction.atomic():
+            _process(row, batch)
+            row.processed_at = timezone.now()
+            row.save(update_fields=PROCESSED_FIELDS)
+    except Exception as exc:  # one poison message must not stop the batch
+        log.exception("inbound message %s is unprocessable", row.id)
+        row.status, row.error = InboundStatus.UNPROCESSABLE, f"{type(exc).__name__}: {exc}"[:2000]
+        row.case_id = row.interaction_id = None
+        row.processed_at = timezone.now()
+        InboundMessage.objects.filter(id=row.id).update(
+            status=row.status, error=row.error, case=None, interaction=None, processed_at=row.processed_at
+        )
+
+
+PROCESSED_FIELDS = [
+    "subject",
+    "body_text",
+    "new_text",
+    "body_html",
+    "auth_results",
+    "sender",
+    "status",
+    "error",
+    "case",
+    "interaction",
+    "processed_at",
+]
 
 
 def process(inbound_id: int) -> Outcome:
-    """Process one stored message; any failure marks it unprocessable and never escapes."""
-    try:
-        with transaction.atomic():
-            row = InboundMessage.objects.select_for_update().get(id=inbound_id)
-            if row.status != InboundStatus.RECEIVED:
-                return _outcome(row, duplicate=True)
-            _process(row)
-            row.processed_at = timezone.now()
-            row.save()
-        return _outcome(row)
-    except Exception as exc:  # one poison message must not stop the batch
-        log.exception("inbound message %s is unprocessable", inbound_id)
-        InboundMessage.objects.filter(id=inbound_id).update(
-            status=InboundStatus.UNPROCESSABLE,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            processed_at=timezone.now(),
-        )
-        return Outcome(inbound_id, InboundStatus.UNPROCESSABLE, None, f"{type(exc).__name__}: {exc}"[:300])
-
-
-def process_batch(ids: list[int]) -> list[Outcome]:
-    return [process(i) for i in ids]
+    """Process one stored message now (reprocessing); same steps as a batch of one."""
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update(of=("self",)).defer("raw").filter(id=inbound_id).first()
+        if row is None:
+            raise NotFound("No such message.")
+        if row.status != InboundStatus.RECEIVED:
+            return _outcome(row, duplicate=True)
+        _process_one(row, Batch([row]))
+    return _outcome(row)
 
 
 @transaction.atomic
@@ -147,11 +238,56 @@ def reprocess(*, actor: object, inbound_id: int) -> Outcome:
     return process(inbound_id)
 
 
+class Batch:
+    """What a batch shares: the raw bytes (read together), the parsed messages, our own
+    addresses, and every sender's customer, found in one query for the whole batch."""
+
+    def __init__(self, rows: list[InboundMessage]) -> None:
+        small = [r.id for r in rows if r.size <= INLINE_RAW_BYTES]
+        self.raw: dict[int, bytes] = {
+            i: bytes(raw) for i, raw in InboundMessage.objects.filter(id__in=small).values_list("id", "raw")
+        }
+        self.parsed: dict[int, EmailMessage | None] = {r.id: self._parse(r.id) for r in rows}
+        self.ours = _our_addresses()
+        self.senders: dict[int, str] = {r.id: self._sender(r.id) for r in rows}
+        senders = set(self.senders.values()) - {""}
+        points = ContactPoint.objects.select_related("customer").filter(kind=ContactPointKind.EMAIL, value__in=senders)
+        self.customers: dict[str, Customer] = {p.value: p.customer for p in points}
+
+    def raw_of(self, row_id: int) -> bytes:
+        if row_id not in self.raw:
+            self.raw[row_id] = bytes(InboundMessage.objects.values_list("raw", flat=True).get(id=row_id))
+        return self.raw[row_id]
+
+    def _parse(self, row_id: int) -> EmailMessage | None:
+        if row_id not in self.raw:
+            return None  # a large message: parsed when its turn comes
+        try:
+            return mime.parse(self.raw[row_id])
+        except Exception:  # the message's own step will fail again and record why
+            return None
+
+    def message(self, row_id: int) -> EmailMessage:
+        msg = self.parsed.get(row_id)
+        return msg if msg is not None else mime.parse(self.raw_of(row_id))
+
+    def sender_of(self, row: InboundMessage) -> str:
+        return self.senders.get(row.id, "")
+
+    def _sender(self, row_id: int) -> str:
+        msg = self.parsed.get(row_id)
+        try:
+            found = mime.addresses(msg, "From") if msg is not None else []
+            return normalise_email(found[0][1], "from") if found else ""
+        except Exception:
+            return ""
+
+
 # --- the steps --------------------------------------------------------------------------
 
 
-def _process(row: InboundMessage) -> None:
-    msg = mime.parse(bytes(row.raw))
+def _process(row: InboundMessage, batch: Batch) -> None:
+    msg = batch.message(row.id)
     if msg.defects and not msg.keys():
         raise ValueError(f"not an email message ({msg.defects[0].__class__.__name__})")
     row.subject = mime.header(msg, "Subject")[:300]
@@ -174,8 +310,14 @@ def _process(row: InboundMessage) -> None:
     if _is_dsn(msg):
         _bounce(row, msg)
         return
-    machine = _machine_written(msg, row.sender)
-    customer = customer_for(row.sender, name, create=not machine)
+    machine = _machine_written(msg, row.sender, batch.ours)
+    customer = batch.customers.get(row.sender)
+    if customer is None:
+        customer = customer_for(row.sender, name, create=not machine)
+        if customer is not None:
+            batch.customers[row.sender] = customer
+    elif customer.merged_into_id:
+        customer = Customer.objects.get(id=customer.merged_into_id)
     if machine or customer is None:
         _set(row, InboundStatus.IGNORED, machine)
         if customer is not None:
@@ -183,9 +325,9 @@ def _process(row: InboundMessage) -> None:
         return
     case = _thread(row, msg, customer)
     if case is not None:
-        _reply_on(row, case, customer)
+        _reply_on(row, case, customer, batch)
     else:
-        _new_case(row, msg, customer)
+        _new_case(row, msg, customer, batch)
 
 
 def _set(row: InboundMessage, status: str, reason: str) -> None:
@@ -196,7 +338,7 @@ def _is_dsn(msg: EmailMessage) -> bool:
     return msg.get_content_type() == "multipart/report"
 
 
-def _machine_written(msg: EmailMessage, sender: str) -> str:
+def _machine_written(msg: EmailMessage, sender: str, ours: set[str]) -> str:
     """Why this mail is machine-written (RFC 3834 and common practice), or ''."""
     auto = mime.header(msg, "Auto-Submitted").lower()
     if auto and auto != "no":
@@ -204,7 +346,7 @@ def _machine_written(msg: EmailMessage, sender: str) -> str:
     for name in AUTO_HEADERS:
         if mime.header(msg, name):
             return f"{name} header"
-    if sender in _our_addresses():
+    if sender in ours:
         return "sent from one of our own addresses"
     local = sender.split("@", 1)[0]
     if local in ("mailer-daemon", "postmaster"):
@@ -291,10 +433,10 @@ def _participant(case: Case, customer: Customer, address: str) -> bool:
     )
 
 
-def _reply_on(row: InboundMessage, case: Case, customer: Customer) -> None:
+def _reply_on(row: InboundMessage, case: Case, customer: Customer, batch: Batch) -> None:
     row.interaction = _timeline(row, customer.id, f"Email on {case.reference}: {row.subject or '(no subject)'}")
     row.case = case
-    files = _attachments(row, case)
+    files = _attachments(row, case, batch)
     cases.record_customer_reply(
         actor=None, case_id=case.id, body=_with_notes(row.new_text, files), interaction_id=row.interaction.id
     )
@@ -302,7 +444,7 @@ def _reply_on(row: InboundMessage, case: Case, customer: Customer) -> None:
     _set(row, InboundStatus.PROCESSED, "")
 
 
-def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer) -> None:
+def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch: Batch) -> None:
     since = timezone.now() - timedelta(hours=1)
     recent = InboundMessage.objects.filter(
         sender=row.sender, received_at__gte=since, case__isnull=False, status=InboundStatus.PROCESSED
@@ -326,7 +468,7 @@ def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer) -> Non
     )
     row.case = case
     row.interaction = Interaction.objects.filter(source_type="case", source_id=case.id).order_by("id").first()
-    files = _attachments(row, case)
+    files = _attachments(row, case, batch)
     if flagged:
         CaseEvent.objects.create(case=case, kind="flagged", data={"reason": flagged}, at=timezone.now())
     notes = _with_notes("", files).strip()
@@ -354,9 +496,9 @@ def _note_verdict(row: InboundMessage, case: Case) -> None:
     )
 
 
-def _attachments(row: InboundMessage, case: Case) -> list[str]:
+def _attachments(row: InboundMessage, case: Case, batch: Batch) -> list[str]:
     """Store files under generated names; refuse (and say why) what is over the limits."""
-    walk = mime.walk_files(mime.parse(bytes(row.raw)))
+    walk = mime.walk_files(batch.message(row.id))
     notes: list[str] = []
     if walk.too_deep:
         notes.append(f"Nested messages deeper than {mime.MAX_DEPTH} levels were not opened.")

@@ -77,6 +77,16 @@ class InboundMessage(models.Model):
         return f"{self.sender}: {self.subject}"
 
 
+class InboundDrain(models.Model):
+    """A single row: whether a task to process stored messages is already queued, so the door
+    queues one task per burst rather than one per message (see inbound.wake_worker)."""
+
+    scheduled = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return "drain scheduled" if self.scheduled else "drain idle"
+
+
 class OutboundStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"

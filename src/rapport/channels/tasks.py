@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.tasks import task
 
-from rapport.channels import imap, outbound, webhooks
+from rapport.channels import imap, inbound, outbound, webhooks
 
 
 @task()
@@ -27,3 +27,9 @@ def poll_imap() -> int:
 @task()
 def deliver_webhook(delivery_id: int) -> str:
     return webhooks.deliver(delivery_id)
+
+
+@task()
+def process_inbound() -> int:
+    """Process stored inbound email in batches until none is left (queued by the doors)."""
+    return inbound.drain()
