@@ -200,6 +200,11 @@ if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
         "task_path": "rapport.channels.tasks.reconcile_outbound",
         "schedule": "*/5 * * * *",
     }
+    # A safety net: stored inbound mail left by a worker that died mid-batch is taken again.
+    _recurring["channels-inbound-drain"] = {
+        "task_path": "rapport.channels.tasks.process_inbound",
+        "schedule": "* * * * *",
+    }
     _recurring["feedback-relationship-surveys"] = {
         "task_path": "rapport.feedback.tasks.relationship_surveys",
         "schedule": "17 6 * * *",
