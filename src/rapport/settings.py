@@ -160,6 +160,8 @@ TASKS = {
 if TASKS["default"]["BACKEND"] != "dj_queue.backend.DjQueueBackend":
     TASKS["default"].pop("OPTIONS")
 DATABASE_ROUTERS = ["dj_queue.routers.DjQueueRouter"]
+# Value fits on demand answer at once up to this many orders; larger ones run in the worker (202).
+RAPPORT_VALUE_SYNC_FIT_MAX_ORDERS = int(os.environ.get("RAPPORT_VALUE_SYNC_FIT_MAX_ORDERS", "200000"))
 
 
 # --- email ----------------------------------------------------------------
@@ -209,6 +211,8 @@ if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
         "task_path": "rapport.feedback.tasks.relationship_surveys",
         "schedule": "17 6 * * *",
     }
+    # Nightly: refit the value models to today's order history, rescore, re-tier (value.tasks).
+    _recurring["value-refit"] = {"task_path": "rapport.value.tasks.refit_values", "schedule": "40 2 * * *"}
     if IMAP_URL:
         _recurring["channels-imap-poll"] = {"task_path": "rapport.channels.tasks.poll_imap", "schedule": "* * * * *"}
 
