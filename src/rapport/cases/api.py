@@ -12,13 +12,14 @@ from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 
 from rapport.cases import queries, services
-from rapport.cases.models import Case, Compensation, CorrectiveAction, RootCause, SlaPolicy
+from rapport.cases.models import Case, Compensation, CorrectiveAction, RootCause, SlaClock, SlaPolicy
 from rapport.core.api import idempotent_create, json_response
 from rapport.core.errors import InvalidInput
 from rapport.core.models import Calendar
 from rapport.core.money import Money
 from rapport.core.pagination import clamp_limit
 from rapport.people.api import staff_of
+from rapport.people.models import Staff
 from rapport.people.permissions import require_staff
 
 router = Router(tags=["cases"])
@@ -87,7 +88,14 @@ class CasePage(Schema):
     next_cursor: str | None
 
 
-def case_out(case: Case, totals: dict[str, Decimal] | None = None) -> dict[str, Any]:
+def case_out(
+    case: Case,
+    totals: dict[str, Decimal] | None = None,
+    *,
+    clocks: list[SlaClock] | None = None,
+    watchers: list[Staff] | None = None,
+) -> dict[str, Any]:
+    """``clocks`` and ``watchers`` when the caller has them already (else they are read)."""
     now = timezone.now()
     return {
         "reference": case.reference,
@@ -100,7 +108,7 @@ def case_out(case: Case, totals: dict[str, Decimal] | None = None) -> dict[str, 
         "status": case.status,
         "owner": case.owner.username if case.owner else None,
         "team": case.team.name if case.team else None,
-        "watchers": [w.username for w in case.watchers.all()],
+        "watchers": [w.username for w in (case.watchers.all() if watchers is None else watchers)],
         "opened_at": case.opened_at,
         "created_at": case.created_at,
         "first_response_at": case.first_response_at,
@@ -117,7 +125,7 @@ def case_out(case: Case, totals: dict[str, Decimal] | None = None) -> dict[str, 
                 "state": c.state(now),
                 "breached_at": c.breached_at,
             }
-            for c in case.clocks.all()
+            for c in (case.clocks.all() if clocks is None else clocks)
         ],
         "compensation_total": [{"amount": a, "currency": c} for c, a in sorted((totals or {}).items())],
         "version": case.version,
@@ -187,8 +195,9 @@ def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> dict[str, 
 def open_case(request: HttpRequest, payload: CaseIn) -> HttpResponse:
     def create() -> tuple[int, dict[str, Any]]:
         data = services.CaseInput(customer_id=payload.customer, **payload.dict(exclude={"customer"}))
-        case = services.open_case(actor=staff_of(request), data=data)
-        return 201, CaseOut.model_validate(case_out(queries.get_case(case.reference))).model_dump(mode="json")
+        case, clocks = services.open_case_with_clocks(actor=staff_of(request), data=data)
+        # Owner, team and clocks are in hand and a new case has no watchers: no second read.
+        return 201, CaseOut.model_validate(case_out(case, clocks=clocks, watchers=[])).model_dump(mode="json")
 
     return idempotent_create(request, create)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,17 +56,21 @@ MAX_HANDLING_SECONDS = 24 * 3600
 # --- priority and policy ------------------------------------------------------------
 
 
-def default_priority(facts: dict[str, Any]) -> str:
+def default_priority(facts: dict[str, Any], rules: list[PriorityRule] | None = None) -> str:
     """The first active rule whose every condition holds decides; otherwise normal.
 
     Facts today: case_type, text (subject + description), customer_tags, customer_status, tier. Unknown condition
     keys compare equal to the fact of the same name, so new facts need no code here."""
     text = str(facts.get("text", "")).casefold()
     tags = set(facts.get("customer_tags", ()))
-    for rule in PriorityRule.objects.filter(active=True):
+    for rule in active_rules() if rules is None else rules:
         if all(_holds(key, expected, facts, text, tags) for key, expected in rule.conditions.items()):
             return rule.priority
     return Priority.NORMAL
+
+
+def active_rules() -> list[PriorityRule]:
+    return list(PriorityRule.objects.filter(active=True))
 
 
 def _holds(key: str, expected: Any, facts: dict[str, Any], text: str, tags: set[str]) -> bool:
@@ -80,8 +84,12 @@ def _holds(key: str, expected: Any, facts: dict[str, Any], text: str, tags: set[
 def select_policy(case_type: str, priority: str, tier: str = "") -> SlaPolicy | None:
     """The most specific active policy: the most of type, priority and tier matched, then
     priority, then tier (blank fields match any)."""
-    candidates = SlaPolicy.objects.filter(active=True).filter(
-        Q(case_type=case_type) | Q(case_type=""), Q(priority=priority) | Q(priority=""), Q(tier=tier) | Q(tier="")
+    candidates = (
+        SlaPolicy.objects.filter(active=True)
+        .filter(
+            Q(case_type=case_type) | Q(case_type=""), Q(priority=priority) | Q(priority=""), Q(tier=tier) | Q(tier="")
+        )
+        .select_related("calendar")  # the clocks start on it
     )
     return max(
         candidates,
@@ -169,8 +177,13 @@ def _routed_team(customer: Customer) -> Team | None:
     return None
 
 
-@transaction.atomic
 def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
+    return open_case_with_clocks(actor=actor, data=data)[0]
+
+
+@transaction.atomic
+def open_case_with_clocks(*, actor: Staff | None, data: CaseInput) -> tuple[Case, list[SlaClock]]:
+    """Open a case; the clocks it started come back too, so an answer needs no second read."""
     if actor is not None:
         require_staff(actor)
     now = timezone.now()
@@ -189,16 +202,8 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
         else (_routed_team(customer) or (owner.team if owner else (actor.team if actor else None)))
     )
     subject = " ".join(data.subject.split())
-    priority = data.priority or default_priority(
-        {
-            "case_type": data.type,
-            "text": f"{subject}\n{data.description}",
-            "customer_tags": list(customer.tags.values_list("name", flat=True)),
-            "customer_status": customer.status,
-            "tier": customer.care_tier,
-        }
-    )
-    opened_at = data.opened_at or now
+    priority = data.priority or _default_priority_for(customer, data.type, f"{subject}\n{data.description}")
+    opened_at = data.opened_at.astimezone(UTC) if data.opened_at else now
     status = data.status or (Status.OPEN if owner else Status.NEW)
     policy = select_policy(data.type, priority, customer.care_tier)
     case = Case.objects.create(
@@ -216,8 +221,13 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
         created_by=actor,
     )
     waiting = status == Status.WAITING_CUSTOMER
-    sla.start(case, ClockKind.FIRST_RESPONSE, opened_at, paused=waiting)
-    sla.start(case, ClockKind.RESOLUTION, opened_at, paused=waiting)
+    clocks = sla.start_many(
+        case,
+        (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION),
+        opened_at,
+        paused=waiting,
+        calendar=policy.calendar if policy else None,
+    )
     _history(case, "opened", actor, {"priority": priority, "policy": case.sla_terms.get("policy")}, opened_at)
     log_interaction(
         actor=actor,
@@ -242,7 +252,23 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
             recipients=[owner], kind="case.assigned", title=f"{case.reference} is yours: {subject}", link=_link(case)
         )
     events.publish(CaseOpened(case_id=case.id, customer_id=customer.id, at=opened_at))
-    return case
+    return case, clocks
+
+
+def _default_priority_for(customer: Customer, case_type: str, text: str) -> str:
+    rules = active_rules()
+    # The customer's tags are read only when some rule asks about them.
+    wants_tags = any("customer_tag" in rule.conditions for rule in rules)
+    return default_priority(
+        {
+            "case_type": case_type,
+            "text": text,
+            "customer_tags": list(customer.tags.values_list("name", flat=True)) if wants_tags else [],
+            "customer_status": customer.status,
+            "tier": customer.care_tier,
+        },
+        rules,
+    )
 
 
 def _link(case: Case) -> str:

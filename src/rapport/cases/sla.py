@@ -6,10 +6,14 @@ Called only from cases.services, inside their transactions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from dj_queue.backend import DjQueueBackend
+from dj_queue.db import get_database_alias
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.tasks import Task
 
 from rapport.cases.models import Case, ClockKind, SlaClock, SlaPolicy
 from rapport.core.business_time import BusinessCalendar
@@ -41,26 +45,44 @@ def terms_of(policy: SlaPolicy) -> dict[str, object]:
 
 def start(case: Case, kind: str, at: datetime, *, paused: bool = False) -> SlaClock | None:
     """Start a clock on the terms recorded on the case (none when no policy applied)."""
+    clocks = start_many(case, (kind,), at, paused=paused)
+    return clocks[0] if clocks else None
+
+
+def start_many(
+    case: Case, kinds: Iterable[str], at: datetime, *, paused: bool = False, calendar: Calendar | None = None
+) -> list[SlaClock]:
+    """Start several clocks at once: one INSERT for the clocks, one batch for their escalations.
+
+    ``calendar`` is the terms' calendar when the caller already has it (saves reading it again)."""
     terms = case.sla_terms
     if not terms:
-        return None
-    clock = SlaClock(
-        case=case,
-        kind=kind,
-        target_minutes=int(terms[f"{kind}_minutes"]),
-        at_risk_ratio=Decimal(str(terms["at_risk_ratio"])),
-        calendar_id=int(terms["calendar_id"]),
-        started_at=at,
-        resumed_at=at,
-    )
-    if paused:
-        clock.paused_at = at
-    else:
-        _set_deadlines(clock, at)
-    clock.save()
+        return []
+    calendar_id = int(terms["calendar_id"])
+    if (calendar is None or calendar.id != calendar_id) and not paused:
+        calendar = Calendar.objects.get(id=calendar_id)
+    clocks = []
+    for kind in kinds:
+        clock = SlaClock(
+            case=case,
+            kind=kind,
+            target_minutes=int(terms[f"{kind}_minutes"]),
+            at_risk_ratio=Decimal(str(terms["at_risk_ratio"])),
+            calendar_id=calendar_id,
+            started_at=at,
+            resumed_at=at,
+        )
+        if calendar is not None and calendar.id == calendar_id:
+            clock.calendar = calendar
+        if paused:
+            clock.paused_at = at
+        else:
+            _set_deadlines(clock, at)
+        clocks.append(clock)
+    SlaClock.objects.bulk_create(clocks)
     if not paused:
-        schedule(clock)
-    return clock
+        schedule(*clocks)
+    return clocks
 
 
 def _set_deadlines(clock: SlaClock, resumed_at: datetime) -> None:
@@ -118,17 +140,30 @@ def restart(clock: SlaClock, at: datetime) -> None:
     schedule(clock)
 
 
-def schedule(clock: SlaClock) -> None:
-    """Enqueue the at-risk and breach checks for the clock's current generation, after commit."""
+def schedule(*clocks: SlaClock) -> None:
+    """Enqueue the at-risk and breach checks for the clocks' current generations.
+
+    dj_queue keeps its jobs in this database, so they are written in the caller's transaction
+    (all in one batch): they commit or roll back with the clocks. Any other task backend gets
+    them after commit, one by one."""
     from rapport.cases import tasks  # tasks import services; keep the cycle out of import time
 
-    clock_id, generation, risk_at, due_at = clock.id, clock.generation, clock.at_risk_at, clock.due_at
+    calls: list[tuple[Task[..., bool], tuple[int, int], dict[str, object]]] = []
+    for clock in clocks:
+        if clock.at_risk_at is not None:
+            calls.append((tasks.clock_at_risk.using(run_after=clock.at_risk_at), (clock.id, clock.generation), {}))
+        if clock.due_at is not None:
+            calls.append((tasks.clock_breached.using(run_after=clock.due_at), (clock.id, clock.generation), {}))
+    if not calls:
+        return
+    backend = tasks.clock_breached.get_backend()
+    if isinstance(backend, DjQueueBackend) and get_database_alias(backend.alias) == DEFAULT_DB_ALIAS:
+        backend.enqueue_all(calls)
+        return
 
     def enqueue() -> None:
-        if risk_at is not None:
-            tasks.clock_at_risk.using(run_after=risk_at).enqueue(clock_id, generation)
-        if due_at is not None:
-            tasks.clock_breached.using(run_after=due_at).enqueue(clock_id, generation)
+        for task, args, _ in calls:
+            task.enqueue(*args)
 
     transaction.on_commit(enqueue)
 

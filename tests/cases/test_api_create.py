@@ -1,0 +1,88 @@
+"""Opening a case through the API: the answer is built from what was written (no second read),
+so it must equal what a later GET says, and the whole open is one transaction, escalation
+jobs included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from dj_queue.models import Job
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rapport.cases.models import Case, PriorityRule, SlaClock, SlaPolicy
+from rapport.customers.models import Customer
+from rapport.people.models import Staff
+from tests.conftest import ApiClient
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"type": "complaint", "subject": "Parcel arrived broken", "channel": "phone"}
+
+
+def test_the_created_answer_equals_what_get_returns(
+    agent_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    created = agent_api.post("/cases", {**BODY, "customer": customer.id, "owner": "alice"})
+    assert created.status_code == 201, created.content
+    again = agent_api.get(f"/cases/{created.json()['reference']}")
+    assert created.json() == again.json()
+    assert [c["kind"] for c in created.json()["sla"]] == ["first_response", "resolution"]
+
+
+def test_a_migrated_case_given_in_another_zone_answers_in_utc_like_get(
+    lead_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    opened = (datetime.now(UTC) - timedelta(days=3)).replace(microsecond=0)
+    given = opened.astimezone(ZoneInfo("Europe/Paris")).isoformat()
+    created = lead_api.post("/cases", {**BODY, "customer": customer.id, "opened_at": given})
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body == lead_api.get(f"/cases/{body['reference']}").json()
+    assert datetime.fromisoformat(body["opened_at"]) == opened
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, to see where they fall
+def test_opening_writes_clocks_and_their_four_escalations_in_one_transaction(
+    agent_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    with CaptureQueriesContext(connection) as captured:
+        created = agent_api.post("/cases", {**BODY, "customer": customer.id})
+    assert created.status_code == 201
+    clocks = list(SlaClock.objects.filter(case__subject=BODY["subject"]))
+    jobs = {(j.task_path.rsplit(".", 1)[1], tuple(j.payload["args"])) for j in Job.objects.all()}
+    assert jobs == {
+        (task, (clock.id, clock.generation)) for clock in clocks for task in ("clock_at_risk", "clock_breached")
+    }
+    sql = [q["sql"] for q in captured.captured_queries]
+    commits = [i for i, s in enumerate(sql) if s == "COMMIT"]
+    job_inserts = [i for i, s in enumerate(sql) if s.startswith('INSERT INTO "dj_queue_jobs"')]
+    if connection.vendor == "postgresql":  # SQLite's BEGIN/COMMIT are not captured
+        assert len(commits) == 1 and job_inserts and max(job_inserts) < commits[0]
+
+
+def test_tags_are_read_only_when_a_priority_rule_asks_about_them(
+    agent_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    def tag_reads() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert agent_api.post("/cases", {**BODY, "customer": customer.id}).status_code == 201
+        return sum('"customers_customer_tags"' in q["sql"] for q in captured.captured_queries)
+
+    assert tag_reads() == 0
+    PriorityRule.objects.create(position=1, conditions={"customer_tag": "vip"}, priority="urgent")
+    assert tag_reads() == 1
+    assert Case.objects.order_by("-id").first().priority == "urgent"  # type: ignore[union-attr]
+
+
+def test_opening_a_case_stays_within_its_query_budget(
+    agent_api: ApiClient, agent: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    agent_api.post("/cases", {**BODY, "customer": customer.id})  # first request: token's last-used stamp
+    with CaptureQueriesContext(connection) as captured:
+        assert agent_api.post("/cases", {**BODY, "customer": customer.id}).status_code == 201
+    # token, customer, rules, policy+calendar, case, clocks, jobs (2 + savepoint), history,
+    # timeline (4 with its savepoint), audit, webhook subscriptions and the case for them.
+    assert len(captured.captured_queries) <= 22, [q["sql"][:80] for q in captured.captured_queries]
