@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,6 +32,32 @@ from rapport.core.pagination import Page, decode_cursor, encode_cursor
 def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
     return queryset.select_related("owner", "team", "customer", "root_cause").prefetch_related(
         Prefetch("clocks", queryset=SlaClock.objects.order_by("id")), "watchers"
+    )
+
+
+CaseLoader = Callable[[QuerySet[Case]], QuerySet[Case]]
+
+QUEUE_CLOCK_FIELDS = ("id", "case_id", "kind", "due_at", "at_risk_at", "paused_at", "stopped_at", "breached_at")
+
+
+def for_queue(queryset: QuerySet[Case]) -> QuerySet[Case]:
+    """What a queue row shows, and no more: no watchers, no root cause, no long text; the
+    owner's name, the customer's name and each case's clocks (for the nearest deadline)."""
+    return (
+        queryset.select_related("owner", "customer")
+        .only(
+            "id",
+            "subject",
+            "priority",
+            "status",
+            "owner_id",
+            "customer_id",
+            "owner__username",
+            "owner__first_name",
+            "owner__last_name",
+            "customer__name",
+        )
+        .prefetch_related(Prefetch("clocks", queryset=SlaClock.objects.only(*QUEUE_CLOCK_FIELDS).order_by("id")))
     )
 
 
@@ -86,8 +113,8 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
     return queryset
 
 
-def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
-    """Newest first by id; the cursor is the last id seen."""
+def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int, load: CaseLoader = with_details) -> Page[Case]:
+    """Newest first by id; the cursor is the last id seen. ``load`` picks the related rows."""
     queryset = filtered(filters)
     if cursor:
         (last_id,) = decode_cursor(cursor, 1)
@@ -95,7 +122,7 @@ def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[
     ids = list(queryset.order_by("-id").values_list("id", flat=True)[: limit + 1])
     more = len(ids) > limit
     ids = ids[:limit]
-    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=ids))}
+    by_id = {c.id: c for c in load(Case.objects.filter(id__in=ids))}
     return Page([by_id[i] for i in ids], encode_cursor([ids[-1]]) if more else None)
 
 
@@ -180,7 +207,9 @@ def _next_due() -> Subquery:
     return Subquery(SlaClock.objects.running().filter(case=OuterRef("pk")).order_by("due_at").values("due_at")[:1])
 
 
-def my_queue(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+def my_queue(
+    owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int, load: CaseLoader = with_details
+) -> Page[Case]:
     """A person's open cases, soonest running deadline first (cases without one last).
 
     The owner's open cases are few (case_owner_status index); each gets its nearest deadline
@@ -201,7 +230,7 @@ def my_queue(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: 
     rows = list(queryset.order_by(F("next_due").asc(nulls_last=True), "id").values_list("id", "next_due")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=[r[0] for r in rows]))}
+    by_id = {c.id: c for c in load(Case.objects.filter(id__in=[r[0] for r in rows]))}
     return Page([by_id[r[0]] for r in rows], encode_cursor([rows[-1][1], rows[-1][0]]) if more else None)
 
 
