@@ -134,6 +134,9 @@ def synthetic_orders(customers: int = 150, seed: int = 7) -> list[dict]:
     for c in range(customers):
         first = rng.randrange(60)
         rate, churn = rng.gammavariate(0.8, 1 / 30), rng.betavariate(1, 3)
+        # Gamma-Gamma's story: each customer's own mean spend varies across customers (without
+        # that variation q and γ run off to infinity and the fit rightly reports no optimum).
+        mean_spend = rng.gammavariate(4, 10)
         days, t = {first}, float(first)
         while (t := t + rng.expovariate(rate)) < 364:
             days.add(int(t))
@@ -141,7 +144,7 @@ def synthetic_orders(customers: int = 150, seed: int = 7) -> list[dict]:
                 break
         for d in sorted(days):
             when = (start + timedelta(days=d)).isoformat()
-            revenue = f"{rng.uniform(5, 80):.2f}"
+            revenue = f"{max(0.5, rng.gammavariate(6, mean_spend / 6)):.2f}"
             out.append(order(f"S-{c}-{d}", external=f"S{c}", ordered_at=when, revenue=revenue, cost="1.00"))
     return out
 
@@ -156,7 +159,7 @@ def test_fits_on_too_little_data_and_without_convergence(manager, lead):
         == 201
     )
     good = fits.post("/value/fits", {"model": "bgnbd", "calibration_end": "2025-12-31", "time_unit": "day"})
-    assert good.status_code == 201 and good.json()["status"] == "ok" and good.json()["in_force"]
+    assert good.status_code == 201 and good.json()["status"] == "done" and good.json()["in_force"]
     stuck = fits.post("/value/fits", {"model": "bgnbd", "calibration_end": "2025-12-31", "max_iterations": 1})
     assert stuck.status_code == 201
     assert stuck.json()["status"] == "failed" and "ITERATIONS" in stuck.json()["message"].upper()
@@ -170,7 +173,7 @@ def test_one_time_buyer_is_valued(manager, lead):
     api_for(lead).post("/orders/bulk", {"orders": synthetic_orders(), "create_missing_customers": True})
     fits = api_for(manager)
     for model in ("bgnbd", "gammagamma"):
-        assert fits.post("/value/fits", {"model": model, "calibration_end": "2025-12-31"}).json()["status"] == "ok"
+        assert fits.post("/value/fits", {"model": model, "calibration_end": "2025-12-31"}).json()["status"] == "done"
     one_timer = next(c for c in Customer.objects.all() if c.orders.count() == 1)
     body = fits.get(f"/customers/{one_timer.id}/value", horizon_days=365).json()
     assert body["p_alive"] == 1.0  # BG/NBD: nobody drops out before a repeat purchase
@@ -186,7 +189,7 @@ def test_snapshots_give_the_value_history(manager, lead):
     with pytest.raises(InvalidInput):
         services.snapshot_values(actor=manager)
     for model in ("bgnbd", "gammagamma"):
-        assert fits.post("/value/fits", {"model": model, "calibration_end": "2025-12-31"}).json()["status"] == "ok"
+        assert fits.post("/value/fits", {"model": model, "calibration_end": "2025-12-31"}).json()["status"] == "done"
     written = services.snapshot_values(actor=manager)
     assert written == Customer.objects.count() == 150
     assert services.snapshot_values(actor=manager) == 150  # a re-run replaces

@@ -46,7 +46,7 @@ def test_customer_page_shows_the_value_panel_and_chart(valued: Staff, lead: Staf
     client = signed_in(lead)
     html = client.get(f"/customers/{customer.id}/").content.decode()
     assert "Platinum tier" in html and "Lifetime value (CLV)" in html and "P(alive)" in html
-    assert "0 until cost rates per role are set" in html
+    assert "Cost to serve" in html and "Profitability to date" in html
     assert "value-history-chart" not in html  # one snapshot is not a line yet
     services.snapshot_values(actor=valued, horizon_days=180)  # a second snapshot, same as_of: replaced
     before = count_queries(client, f"/customers/{customer.id}/")

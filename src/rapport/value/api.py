@@ -18,7 +18,7 @@ from rapport.customers.api import ImportReportOut, import_report_response
 from rapport.people.models import Role
 from rapport.people.permissions import require_role, require_staff
 from rapport.value import imports, queries, segments, services
-from rapport.value.models import Order, ValueFit
+from rapport.value.models import FitStatus, Order, ValueFit
 
 router = Router(tags=["value"])
 
@@ -221,20 +221,29 @@ def import_orders_csv(
 
 @router.post(
     "/value/fits",
-    response={201: FitOut},
+    response={201: FitOut, 202: FitOut},
     summary="Fit a value model to the order history",
     description=(
         "`model`: bgnbd | paretonbd | gammagamma; `calibration_end` (default today); `time_unit`: day | week | month. "
-        "201 with the fit: a converged fit goes in force; one that does not converge has `status` failed, the "
-        "optimiser's `message`, and the previous fit stays in force. 422 when the data are too few. Care managers."
+        "201 with the fit (`status` done or failed): a converged fit goes in force; one that does not converge has "
+        "`status` failed, the optimiser's `message`, and the previous fit stays in force. Above "
+        "`RAPPORT_VALUE_SYNC_FIT_MAX_ORDERS` orders (default 200,000) the fit runs in the background: 202 with its "
+        "`id` and `status` queued; follow it with GET /value/fits/{id} (queued → running → done | failed). "
+        "422 when the data are too few. Care managers."
     ),
 )
 def create_fit(request: HttpRequest, payload: FitIn) -> HttpResponse:
-    fit = services.run_fit(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
+    fit = services.request_fit(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
+    if fit.status == FitStatus.QUEUED:
+        return json_response(202, fit_out(fit), {"Location": f"/api/v1/value/fits/{fit.id}"})
     return json_response(201, fit_out(fit))
 
 
-@router.get("/value/fits/{int:fit_id}", response=FitOut, summary="One value-model fit")
+@router.get(
+    "/value/fits/{int:fit_id}",
+    response=FitOut,
+    summary="One value-model fit (status queued, running, done or failed, with the optimiser's message)",
+)
 def get_fit(request: HttpRequest, fit_id: int) -> HttpResponse:
     require_staff(request.auth)  # type: ignore[attr-defined]
     return json_response(200, fit_out(queries.get_fit(fit_id)))
@@ -250,8 +259,13 @@ class ValueOut(Schema):
     expected_margin: Decimal
     clv: Decimal
     margin_to_date: Decimal
-    cost_to_serve: Decimal
+    cost_to_serve: Decimal = Field(description="care effort (handling time × cost rate of the role) + compensation")
+    care_effort: Decimal
+    compensation: Decimal
+    handling_hours: float
+    profitability: Decimal = Field(description="margin to date − cost to serve")
     tier: str
+    care_hint: str = Field(description="for unprofitable tiers, the hint towards lower-cost channels; else empty")
     segment: str
     fits: dict[str, int]
     history: list[dict[str, Any]]
@@ -273,6 +287,7 @@ class TierRuleIn(Schema):
     tier: str
     top_percent: float | None = None
     when: str | None = None
+    team: str | None = Field(None, description="a team's name: new cases of this tier go to its queue")
 
 
 class TierRulesIn(Schema):
@@ -297,13 +312,14 @@ def tiers_out() -> dict[str, Any]:
 
 @router.get(
     "/value/segments",
-    summary="Counts, revenue, margin, cost to serve and CLV by segment and tier (latest snapshot)",
-    description="`rows` are segment × tier; `segments` and `tiers` roll them up (with the average CLV). "
-    "Team leads and above.",
+    summary="Counts, revenue, margin, cost to serve, profit and CLV by segment and tier (latest snapshot)",
+    description="`rows` are segment × tier; `segments` and `tiers` roll them up (with the average CLV); "
+    "profit = margin − cost to serve. To date by default; with `since` and/or `until` (dates, inclusive) "
+    "revenue, margin and cost to serve count within that period. Team leads and above.",
 )
-def value_segments(request: HttpRequest) -> HttpResponse:
+def value_segments(request: HttpRequest, since: date | None = None, until: date | None = None) -> HttpResponse:
     require_role(request.auth, Role.LEAD, "see profitability by segment")  # type: ignore[attr-defined]
-    return json_response(200, queries.segments_summary())
+    return json_response(200, queries.segments_summary(since, until))
 
 
 @router.get("/value/tiers", summary="The care-tier rules")
@@ -339,3 +355,67 @@ def put_customer_tier(request: HttpRequest, customer_id: int, payload: TierOverr
         reason=payload.reason,
     )
     return json_response(200, {"customer": customer.id, "tier": customer.care_tier, "manual": bool(payload.tier)})
+
+
+# --- cost rates and tier-driven care -------------------------------------------------------------
+class CostRateIn(Schema):
+    role: str
+    per_hour: Decimal
+
+
+class CostRatesIn(Schema):
+    currency: str
+    rates: list[CostRateIn]
+
+
+@router.get("/value/cost-rates", summary="What an hour of care costs, per role")
+def get_cost_rates(request: HttpRequest) -> HttpResponse:
+    require_role(request.auth, Role.LEAD, "see cost rates")  # type: ignore[attr-defined]
+    return json_response(200, queries.cost_rates())
+
+
+@router.put(
+    "/value/cost-rates",
+    summary="Set the cost of an hour of care per role (admins), in one currency",
+    description=(
+        'Body: `{"currency": "GBP", "rates": [{"role": "agent", "per_hour": 30}, ...]}` replaces every rate. '
+        "Handling time logged on contacts and case work × the rate of the staff member's role, plus granted "
+        "compensation, is the cost to serve, counted from the next value snapshot."
+    ),
+)
+def put_cost_rates(request: HttpRequest, payload: CostRatesIn) -> HttpResponse:
+    services.set_cost_rates(
+        actor=request.auth,  # type: ignore[attr-defined]
+        currency=payload.currency,
+        rates=[r.dict() for r in payload.rates],
+    )
+    return json_response(200, queries.cost_rates())
+
+
+class UnmanagedOut(Schema):
+    id: int
+    reference: str
+    name: str
+    care_tier: str
+
+
+class UnmanagedPage(Schema):
+    tiers: list[str]
+    items: list[UnmanagedOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/value/unmanaged-customers",
+    response=UnmanagedPage,
+    summary="Top-tier customers without a named account manager (cursor pages, by id)",
+    description="Top tiers are the `top_percent` tier rules; `tier` narrows to one of them. Team leads and above.",
+)
+def unmanaged_customers(
+    request: HttpRequest, tier: str = "", limit: int | None = None, cursor: str | None = None
+) -> dict[str, Any]:
+    require_role(request.auth, Role.LEAD, "see unmanaged top-tier customers")  # type: ignore[attr-defined]
+    limit = clamp_limit(limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
+    tiers, page = queries.unmanaged_page(tier=tier.strip().lower(), cursor=cursor, limit=limit)
+    items = [{"id": c.id, "reference": c.reference, "name": c.name, "care_tier": c.care_tier} for c in page.items]
+    return {"tiers": tiers, "items": items, "next_cursor": page.next_cursor}

@@ -61,7 +61,9 @@ DAYS_PER_UNIT: dict[str, float] = {TimeUnit.DAY: 1.0, TimeUnit.WEEK: 7.0, TimeUn
 
 
 class FitStatus(models.TextChoices):
-    OK = "ok", "Converged"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"  # converged; in force unless a later fit replaced it
     FAILED = "failed", "Failed"
 
 
@@ -78,6 +80,7 @@ class ValueFit(models.Model):
     seconds = models.FloatField(default=0)
     status = models.CharField(max_length=8, choices=FitStatus.choices)
     message = models.TextField(blank=True, default="")
+    max_iterations = models.PositiveIntegerField(default=500)  # what a queued fit will be run with
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -151,3 +154,22 @@ class TierOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} → {self.tier}"
+
+
+class CostRate(models.Model):
+    """What an hour of a role's care effort costs (handling time × rate is the care part of the
+    cost to serve; granted compensation is the rest)."""
+
+    role = models.CharField(max_length=16, unique=True)
+    per_hour = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(per_hour__gte=0), name="cost_rate_non_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.per_hour} {self.currency}/h"

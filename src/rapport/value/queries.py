@@ -29,11 +29,13 @@ from django.db.models.functions import Floor, TruncDate
 from numpy.typing import NDArray
 
 from rapport.core.errors import InvalidInput, NotFound
-from rapport.core.pagination import Page, paginate_desc
+from rapport.core.pagination import Page, paginate_by_id, paginate_desc
 from rapport.customers.models import Customer
-from rapport.value import clv, segments
+from rapport.people.models import Team
+from rapport.value import clv, costs, segments
 from rapport.value.models import (
     DAYS_PER_UNIT,
+    CostRate,
     CustomerValue,
     FitStatus,
     Order,
@@ -69,6 +71,11 @@ class Summaries:
 def calibration_cutoff(calibration_end: date) -> datetime:
     """Orders before this instant are in the calibration period (the end day is included)."""
     return datetime.combine(calibration_end + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def period_start(since: date) -> datetime:
+    """The first instant of the day ``since`` (periods are whole UTC days)."""
+    return datetime.combine(since, time.min, tzinfo=UTC)
 
 
 def main_currency(calibration_end: date) -> str:
@@ -114,12 +121,16 @@ def summarise(
     return Summaries(customers[keep], x[keep], t_x[keep], T[keep], zbar[keep], currency)
 
 
-def margins(customer_ids: NDArray[np.int64], as_of: date, currency: str) -> tuple[Array, Array]:
-    """(revenue, margin = revenue − cost) to date per customer, aligned with ``customer_ids``
-    (sorted), refunds included; one grouped query."""
+def margins(
+    customer_ids: NDArray[np.int64], as_of: date, currency: str, since: date | None = None
+) -> tuple[Array, Array]:
+    """(revenue, margin = revenue − cost) to date (or from ``since``) per customer, aligned with
+    ``customer_ids`` (sorted), refunds included; one grouped query."""
+    orders = Order.objects.filter(ordered_at__lt=calibration_cutoff(as_of), currency=currency)
+    if since is not None:
+        orders = orders.filter(ordered_at__gte=period_start(since))
     rows = (
-        Order.objects.filter(ordered_at__lt=calibration_cutoff(as_of), currency=currency)
-        .values_list("customer_id")
+        orders.values_list("customer_id")
         .annotate(
             total=Sum("revenue"),
             margin=Sum(F("revenue") - F("cost"), output_field=DecimalField(max_digits=18, decimal_places=4)),
@@ -160,7 +171,7 @@ def get_fit(fit_id: int) -> ValueFit:
 
 def fits_in_force() -> tuple[ValueFit | None, ValueFit | None]:
     """(the purchase-frequency fit, the spend fit) in force; BG/NBD is preferred to Pareto/NBD."""
-    fits = {f.model: f for f in ValueFit.objects.filter(in_force=True, status=FitStatus.OK)}
+    fits = {f.model: f for f in ValueFit.objects.filter(in_force=True, status=FitStatus.DONE)}
     return fits.get(ValueModel.BGNBD) or fits.get(ValueModel.PARETONBD), fits.get(ValueModel.GAMMAGAMMA)
 
 
@@ -194,6 +205,10 @@ def customer_value(customer_id: int, horizon_days: int) -> dict[str, Any]:
     ratio = float(margin / revenue) if revenue > 0 else 1.0
     s = summarise(calibration_end=as_of, time_unit=unit, currency=currency, customer_ids=[customer.id])
     latest = CustomerValue.objects.filter(customer_id=customer.id).order_by("-as_of", "-id").first()
+    cost = costs.cost_to_serve(
+        np.array([customer.id]), currency=currency, end=calibration_cutoff(as_of), only=[customer.id]
+    )
+    tier = latest.tier if latest else ""
     body: dict[str, Any] = {
         "customer": customer.id,
         "as_of": as_of,
@@ -204,8 +219,13 @@ def customer_value(customer_id: int, horizon_days: int) -> dict[str, Any]:
         "expected_margin": Decimal("0.00"),
         "clv": Decimal("0.00"),
         "margin_to_date": _money(margin),
-        "cost_to_serve": Decimal("0.00"),
-        "tier": latest.tier if latest else "",
+        "cost_to_serve": _money(cost.total[0]),
+        "care_effort": _money(cost.care[0]),
+        "compensation": _money(cost.compensation[0]),
+        "handling_hours": round(float(cost.hours[0]), 2),
+        "profitability": _money(float(margin) - float(cost.total[0])),
+        "tier": tier,
+        "care_hint": care_hint(tier),
         "segment": latest.segment if latest else "",
         "fits": {"frequency": frequency.id, "spend": spend.id},
         "history": history(customer.id),
@@ -249,6 +269,7 @@ def _snapshot_out(v: CustomerValue) -> dict[str, Any]:
         "expected_margin_12m": _money(v.expected_margin_12m),
         "margin_to_date": _money(v.margin_to_date),
         "cost_to_serve": _money(v.cost_to_serve),
+        "profitability": _money(v.margin_to_date - v.cost_to_serve),
         "currency": v.currency,
         "tier": v.tier,
         "segment": v.segment,
@@ -277,34 +298,68 @@ def latest_snapshot_ids(customer_ids: list[int]) -> list[int]:
 
 
 def snapshot_arrays(key: tuple[date, int]) -> tuple[NDArray[np.int64], Array, Array]:
-    """(customer ids sorted, CLV, margin to date) of one snapshot batch."""
+    """(customer ids sorted, CLV, profitability = margin − cost to serve to date) of one snapshot batch."""
     rows = list(
         CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
         .order_by("customer_id")
-        .values_list("customer_id", "clv", "margin_to_date")
+        .values_list("customer_id", "clv", "margin_to_date", "cost_to_serve")
     )
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     clv_ = np.fromiter((float(r[1]) for r in rows), dtype=np.float64, count=len(rows))
-    margin = np.fromiter((float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
-    return ids, clv_, margin
+    profit = np.fromiter((float(r[2] - r[3]) for r in rows), dtype=np.float64, count=len(rows))
+    return ids, clv_, profit
 
 
-def _money_or_zero(value: Decimal | int | None) -> Decimal:
+def orders_up_to(calibration_end: date, cap: int) -> int:
+    """How many orders fall in the calibration period, counting no further than ``cap``."""
+    return Order.objects.filter(ordered_at__lt=calibration_cutoff(calibration_end))[:cap].count()
+
+
+def _money_or_zero(value: Decimal | float | None) -> Decimal:
     return _money(value or 0)
 
 
-def segments_summary() -> dict[str, Any]:
-    """Counts, revenue, margin, cost to serve and CLV by segment and tier in the latest snapshot
-    batch: one grouped query."""
+def segments_summary(since: date | None = None, until: date | None = None) -> dict[str, Any]:
+    """Counts, revenue, margin, cost to serve, profit and CLV by segment and tier of the latest
+    snapshot batch. To date: one grouped query over the snapshots. For a period [since, until]
+    (whole days): revenue, margin and cost to serve within it, per customer in bulk, then
+    grouped by the customers' segment and tier with NumPy."""
     key = latest_snapshot_key()
-    body: dict[str, Any] = {"as_of": None, "currency": "", "rows": [], "segments": [], "tiers": []}
+    body: dict[str, Any] = {"as_of": None, "currency": "", "since": since, "until": until, "rows": []}
+    body |= {"segments": [], "tiers": []}
     if key is None:
         return body
+    if since is not None and until is not None and until < since:
+        raise InvalidInput("'until' must not be before 'since'.", "until")
     batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
+    currency = batch.values_list("currency", flat=True).first() or ""
+    if since is None and until is None:
+        rows = _rows_to_date(batch)
+    else:
+        rows = _rows_for_period(batch, currency, since, until or key[0])
+    body.update(
+        as_of=key[0], currency=currency, rows=rows, segments=_totals(rows, "segment"), tiers=_totals(rows, "tier")
+    )
+    return body
+
+
+def _row(segment: str, tier: str, customers: int, **amounts: float | Decimal | None) -> dict[str, Any]:
+    money = {k: _money_or_zero(v) for k, v in amounts.items()}
+    return {
+        "segment": segment,
+        "segment_label": segments.SEGMENT_LABELS.get(segment, segment),
+        "tier": tier,
+        "customers": customers,
+        **money,
+        "profit": money["margin"] - money["cost_to_serve"],
+    }
+
+
+def _rows_to_date(batch: QuerySet[CustomerValue]) -> list[dict[str, Any]]:
     grouped = (
-        batch.values("segment", "tier", "currency")
+        batch.values("segment", "tier")
         .annotate(
-            customers=Count("id"),
+            n=Count("id"),
             revenue=Sum("revenue_to_date"),
             margin=Sum("margin_to_date"),
             cost_to_serve=Sum("cost_to_serve"),
@@ -312,28 +367,42 @@ def segments_summary() -> dict[str, Any]:
         )
         .order_by("segment", "tier")
     )
-    rows = [
-        {
-            "segment": g["segment"],
-            "segment_label": segments.SEGMENT_LABELS.get(g["segment"], g["segment"]),
-            "tier": g["tier"],
-            "customers": g["customers"],
-            "revenue": _money_or_zero(g["revenue"]),
-            "margin": _money_or_zero(g["margin"]),
-            "cost_to_serve": _money_or_zero(g["cost_to_serve"]),
-            "profit": _money_or_zero((g["margin"] or 0) - (g["cost_to_serve"] or 0)),
-            "clv": _money_or_zero(g["clv"]),
-        }
+    return [
+        _row(g["segment"], g["tier"], g["n"], **{k: g[k] for k in ("revenue", "margin", "cost_to_serve", "clv")})
         for g in grouped
     ]
-    body.update(
-        as_of=key[0],
-        currency=grouped[0]["currency"] if rows else "",
-        rows=rows,
-        segments=_totals(rows, "segment"),
-        tiers=_totals(rows, "tier"),
-    )
-    return body
+
+
+def _rows_for_period(
+    batch: QuerySet[CustomerValue], currency: str, since: date | None, until: date
+) -> list[dict[str, Any]]:
+    rows = list(batch.order_by("customer_id").values_list("customer_id", "segment", "tier", "clv"))
+    if not rows:
+        return []
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    clv_ = np.fromiter((float(r[3]) for r in rows), dtype=np.float64, count=len(rows))
+    segment_names, segment_code = np.unique(np.array([r[1] for r in rows]), return_inverse=True)
+    tier_names, tier_code = np.unique(np.array([r[2] for r in rows]), return_inverse=True)
+    revenue, margin = margins(ids, until, currency, since)
+    start = period_start(since) if since is not None else None
+    cost = costs.cost_to_serve(ids, currency=currency, end=calibration_cutoff(until), start=start).total
+    group = segment_code * len(tier_names) + tier_code
+    size = len(segment_names) * len(tier_names)
+
+    def total(values: Array) -> Array:
+        return np.bincount(group, weights=values, minlength=size)
+
+    counts = np.bincount(group, minlength=size)
+    sums = {"revenue": total(revenue), "margin": total(margin), "cost_to_serve": total(cost), "clv": total(clv_)}
+    return [
+        _row(
+            str(segment_names[g // len(tier_names)]),
+            str(tier_names[g % len(tier_names)]),
+            int(counts[g]),
+            **{k: float(v[g]) for k, v in sums.items()},
+        )
+        for g in np.flatnonzero(counts)
+    ]
 
 
 def _totals(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
@@ -408,7 +477,7 @@ def clv_histogram(key: tuple[date, int]) -> dict[str, Any]:
 
 def top_tiers_without_manager(limit: int = 50) -> tuple[list[str], list[Customer], int]:
     """(the top tiers, their customers without an account manager (the first ``limit``), how many)."""
-    top = [r["tier"] for r in tier_rules().rules if "top_percent" in r]
+    top = top_tiers()
     if not top:
         return top, [], 0
     unmanaged = Customer.objects.live().filter(care_tier__in=top, account_manager__isnull=True)
@@ -420,8 +489,8 @@ def latest_fits(limit: int = 10) -> list[ValueFit]:
     return list(ValueFit.objects.order_by("-created_at", "-id")[:limit])
 
 
-def value_page() -> dict[str, Any]:
-    summary = segments_summary()
+def value_page(since: date | None = None, until: date | None = None) -> dict[str, Any]:
+    summary = segments_summary(since, until)
     key = latest_snapshot_key()
     top, unmanaged, unmanaged_count = top_tiers_without_manager()
     return {
@@ -439,4 +508,66 @@ def value_page() -> dict[str, Any]:
             "tier_margin": [float(t["profit"]) for t in summary["tiers"]],
             "tier_clv": [float(t["clv"]) for t in summary["tiers"]],
         },
+    }
+
+
+# --- tier-driven care ----------------------------------------------------------------------------
+LOWER_COST_HINT = (
+    "Costs more to serve than it earns so far: answer by email or point to the help pages rather than "
+    "calling back, and prefer gestures in kind to money."
+)
+
+
+def care_hint(tier: str) -> str:
+    """For customers in a tier given by unprofitability (a ``when: negative_margin`` rule), the
+    hint towards lower-cost channels; otherwise empty."""
+    if not tier:
+        return ""
+    unprofitable = {r["tier"] for r in tier_rules().rules if r.get("when") == "negative_margin"}
+    return LOWER_COST_HINT if tier in unprofitable else ""
+
+
+def dedicated_team(customer: Customer) -> Team | None:
+    """The team a tier rule names for its customers' new cases (the dedicated helpline); a case
+    route registered with cases.services.register_team_route."""
+    if not customer.care_tier:
+        return None
+    rule = next((r for r in tier_rules().rules if r["tier"] == customer.care_tier and r.get("team")), None)
+    return Team.objects.filter(name=rule["team"]).first() if rule else None
+
+
+def top_tiers() -> list[str]:
+    return [r["tier"] for r in tier_rules().rules if "top_percent" in r]
+
+
+def unmanaged_page(*, tier: str = "", cursor: str | None, limit: int) -> tuple[list[str], Page[Customer]]:
+    """(the top tiers, a page of their live customers without an account manager, by id);
+    the (care_tier, id) index answers it."""
+    tiers = top_tiers()
+    if tier:
+        if tier not in tiers:
+            raise InvalidInput(f"Choose one of the top tiers: {', '.join(tiers) or 'none are set'}.", "tier")
+        tiers = [tier]
+    if not tiers:
+        return tiers, Page([], None)
+    unmanaged = Customer.objects.live().filter(care_tier__in=tiers, account_manager__isnull=True)
+    return tiers, paginate_by_id(unmanaged.select_related(None), cursor=cursor, limit=limit)
+
+
+def segment_choices() -> list[tuple[str, str]]:
+    return [(slug, label) for slug, label, _, _ in segments.SEGMENT_RULES]
+
+
+def tier_choices() -> list[tuple[str, str]]:
+    rules = tier_rules()
+    names = [r["tier"] for r in rules.rules] + [rules.default]
+    return [(name, name.capitalize()) for name in names]
+
+
+def cost_rates() -> dict[str, Any]:
+    rows = list(CostRate.objects.order_by("role"))
+    return {
+        "currency": rows[0].currency if rows else "",
+        "rates": [{"role": r.role, "per_hour": _money(r.per_hour)} for r in rows],
+        "updated_at": max((r.updated_at for r in rows), default=None),
     }

@@ -77,7 +77,7 @@ def clean_rules(rules: Sequence[Mapping[str, Any]], default: str) -> tuple[list[
         elif tier in seen or tier == default:
             errors[f"{field}.tier"] = [f"The tier {tier} is named twice."]
         seen.add(tier)
-        percent, when = rule.get("top_percent"), rule.get("when")
+        percent, when, team = rule.get("top_percent"), rule.get("when"), str(rule.get("team") or "").strip()
         if (percent is None) == (when is None):
             errors[field] = ["Give either top_percent or when."]
         elif percent is not None:
@@ -90,6 +90,8 @@ def clean_rules(rules: Sequence[Mapping[str, Any]], default: str) -> tuple[list[
             errors[f"{field}.when"] = [f"Choose one of {', '.join(WHEN_CONDITIONS)}."]
         else:
             clean.append({"tier": tier, "when": when})
+        if team and clean and clean[-1]["tier"] == tier:
+            clean[-1]["team"] = team  # new cases of this tier go to this team's queue (the dedicated helpline)
     if total > 100:
         errors["rules"] = ["The top_percent bands add up to more than 100."]
     return clean, errors

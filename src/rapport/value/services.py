@@ -9,19 +9,22 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
 from rapport.core import audit
 from rapport.core.errors import InvalidInput, NotFound
+from rapport.core.money import validate_currency
 from rapport.customers.models import Customer
-from rapport.customers.services import set_care_tier
-from rapport.people.models import Role, Staff
+from rapport.customers.services import set_care_tier, set_segments
+from rapport.people.models import Role, Staff, Team
 from rapport.people.permissions import require_role
-from rapport.value import clv, queries, segments
+from rapport.value import clv, costs, queries, segments
 from rapport.value.models import (
     DAYS_PER_UNIT,
+    CostRate,
     CustomerValue,
     FitStatus,
     Order,
@@ -33,23 +36,12 @@ from rapport.value.models import (
 )
 
 MAX_ITERATIONS = 500
+DEFAULT_SYNC_FIT_MAX_ORDERS = 200_000
 
 
-def run_fit(
-    *,
-    actor: Staff | None,
-    model: str,
-    calibration_end: date | None = None,
-    time_unit: str = TimeUnit.WEEK,
-    currency: str = "",
-    max_iterations: int = MAX_ITERATIONS,
-) -> ValueFit:
-    """Fit ``model`` to the orders up to ``calibration_end`` (default today) and record it.
-
-    A converged fit goes in force (replacing the model's previous one); a fit that does not
-    converge is recorded as failed with the optimiser's message and the previous one stays.
-    Too little data is an InvalidInput saying how much is needed (nothing recorded).
-    """
+def _check_fit(
+    actor: Staff | None, model: str, calibration_end: date | None, time_unit: str, max_iterations: int
+) -> date:
     if actor is not None:
         require_role(actor, Role.MANAGER, "fit value models")
     if model not in ValueModel.values:
@@ -62,6 +54,100 @@ def run_fit(
     end = calibration_end or today
     if end > today:
         raise InvalidInput("The calibration period cannot end in the future.", "calibration_end")
+    return end
+
+
+def request_fit(
+    *,
+    actor: Staff | None,
+    model: str,
+    calibration_end: date | None = None,
+    time_unit: str = TimeUnit.WEEK,
+    currency: str = "",
+    max_iterations: int = MAX_ITERATIONS,
+) -> ValueFit:
+    """A fit on demand: small data are fitted at once (status done or failed); above
+    ``RAPPORT_VALUE_SYNC_FIT_MAX_ORDERS`` orders the fit is queued for the worker (status queued)."""
+    end = _check_fit(actor, model, calibration_end, time_unit, max_iterations)
+    limit = int(getattr(settings, "RAPPORT_VALUE_SYNC_FIT_MAX_ORDERS", DEFAULT_SYNC_FIT_MAX_ORDERS))
+    if queries.orders_up_to(end, limit + 1) <= limit:
+        return run_fit(
+            actor=actor,
+            model=model,
+            calibration_end=end,
+            time_unit=time_unit,
+            currency=currency,
+            max_iterations=max_iterations,
+        )
+    with transaction.atomic():
+        fit = ValueFit.objects.create(
+            model=model,
+            calibration_end=end,
+            time_unit=time_unit,
+            currency=currency.strip().upper(),
+            max_iterations=max_iterations,
+            status=FitStatus.QUEUED,
+            created_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            action="value.fit_queued",
+            subject_type="value_fit",
+            subject_id=fit.id,
+            changes={"model": model, "calibration_end": end.isoformat()},
+        )
+        from rapport.value.tasks import run_queued_fit  # tasks import services
+
+        transaction.on_commit(lambda: run_queued_fit.enqueue(fit.id))
+    return fit
+
+
+def run_queued_fit(fit_id: int) -> ValueFit | None:
+    """The worker's side of a queued fit: queued → running → done or failed. A fit no longer
+    queued is left alone, so a repeated delivery is harmless."""
+    with transaction.atomic():
+        fit = ValueFit.objects.select_for_update().filter(id=fit_id, status=FitStatus.QUEUED).first()
+        if fit is None:
+            return None
+        fit.status = FitStatus.RUNNING
+        fit.save(update_fields=["status"])
+    try:
+        return run_fit(
+            actor=None,
+            model=fit.model,
+            calibration_end=fit.calibration_end,
+            time_unit=fit.time_unit,
+            currency=fit.currency,
+            max_iterations=fit.max_iterations,
+            into=fit,
+        )
+    except Exception as exc:  # any failure is reported on the fit; the previous fit stays in force
+        detail = _messages(exc) if isinstance(exc, InvalidInput) else f"{type(exc).__name__}: {exc}"
+        ValueFit.objects.filter(id=fit.id).update(status=FitStatus.FAILED, message=str(detail)[:2000])
+        if not isinstance(exc, InvalidInput):
+            raise
+        fit.refresh_from_db()
+        return fit
+
+
+def run_fit(
+    *,
+    actor: Staff | None,
+    model: str,
+    calibration_end: date | None = None,
+    time_unit: str = TimeUnit.WEEK,
+    currency: str = "",
+    max_iterations: int = MAX_ITERATIONS,
+    into: ValueFit | None = None,
+) -> ValueFit:
+    """Fit ``model`` to the orders up to ``calibration_end`` (default today) and record it
+    (in ``into`` when the fit was queued).
+
+    A converged fit goes in force (replacing the model's previous one); a fit that does not
+    converge is recorded as failed with the optimiser's message and the previous one stays.
+    Too little data is an InvalidInput saying how much is needed (nothing recorded).
+    """
+    end = _check_fit(actor, model, calibration_end, time_unit, max_iterations)
     started = time.perf_counter()
     currency = currency.strip().upper() or queries.main_currency(end)
     data = queries.summarise(calibration_end=end, time_unit=time_unit, currency=currency)
@@ -74,26 +160,27 @@ def run_fit(
     except clv.NotEnoughData as exc:
         raise InvalidInput(f"{exc} (orders up to {end.isoformat()}).", "calibration_end") from None
     seconds = time.perf_counter() - started
-    return _record(actor, result, end, time_unit, currency, seconds)
+    return _record(actor, result, end, time_unit, currency, seconds, into)
 
 
 @transaction.atomic
 def _record(
-    actor: Staff | None, result: clv.FitResult, end: date, time_unit: str, currency: str, seconds: float
+    actor: Staff | None,
+    result: clv.FitResult,
+    end: date,
+    time_unit: str,
+    currency: str,
+    seconds: float,
+    into: ValueFit | None = None,
 ) -> ValueFit:
-    fit = ValueFit.objects.create(
-        model=result.model,
-        params=result.params,
-        log_likelihood=result.log_likelihood if math.isfinite(result.log_likelihood) else None,
-        customers=result.customers,
-        calibration_end=end,
-        time_unit=time_unit,
-        currency=currency,
-        seconds=round(seconds, 4),
-        status=FitStatus.OK if result.converged else FitStatus.FAILED,
-        message=result.message,
-        created_by=actor,
-    )
+    fit = into or ValueFit(created_by=actor)
+    fit.model, fit.params, fit.customers = result.model, result.params, result.customers
+    fit.log_likelihood = result.log_likelihood if math.isfinite(result.log_likelihood) else None
+    fit.calibration_end, fit.time_unit, fit.currency = end, time_unit, currency
+    fit.seconds = round(seconds, 4)
+    fit.status = FitStatus.DONE if result.converged else FitStatus.FAILED
+    fit.message = result.message
+    fit.save()
     if result.converged:
         # Lock the fit in force so two fits finishing together cannot both take its place.
         list(ValueFit.objects.select_for_update().filter(model=result.model, in_force=True))
@@ -115,6 +202,26 @@ def _record(
     return fit
 
 
+def _messages(exc: InvalidInput) -> str:
+    return " ".join(m for messages in exc.errors.values() for m in messages)
+
+
+def refit_and_rescore() -> dict[str, Any]:
+    """The scheduled run: refit BG/NBD and Gamma-Gamma to the orders up to today, then snapshot
+    every customer's value (which applies the tiers and segments). A fit that fails or has too
+    little data leaves the previous one in force; without a new frequency fit nothing is rescored."""
+    done: dict[str, Any] = {}
+    for model in (ValueModel.BGNBD, ValueModel.GAMMAGAMMA):
+        try:
+            fit = run_fit(actor=None, model=model)
+            done[model] = fit.status
+        except InvalidInput as exc:
+            done[model] = f"skipped: {_messages(exc)}"
+    if done.get(ValueModel.BGNBD) == FitStatus.DONE and queries.fits_in_force()[1] is not None:
+        done["snapshot"] = snapshot_values(actor=None)
+    return done
+
+
 SNAPSHOT_BATCH = 5000
 
 
@@ -134,6 +241,7 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
     currency = spend.currency or frequency.currency
     data = queries.summarise(calibration_end=as_of, time_unit=unit, currency=currency)
     revenue, margin = queries.margins(data.customer_ids, as_of, currency)
+    cost = costs.cost_to_serve(data.customer_ids, currency=currency, end=queries.calibration_cutoff(as_of)).total
     ratio = np.divide(margin, revenue, out=np.ones_like(revenue), where=revenue > 0)
     scores = clv.score(
         frequency.model,
@@ -150,9 +258,10 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
     r, f, m = segments.rfm(data.T - data.t_x, data.x, revenue)
     segment = segments.name_segments(r, f)
     rules = queries.tier_rules()
+    # Profitability = margin − cost to serve (the "basic" rule: negative profitability).
     tier = _with_overrides(
-        data.customer_ids, segments.assign_tiers(rules.rules, rules.default, scores.clv, margin)
-    )  # profitability = margin − cost to serve, and cost to serve is 0 until cost rates exist
+        data.customer_ids, segments.assign_tiers(rules.rules, rules.default, scores.clv, margin - cost)
+    )
     with transaction.atomic():
         CustomerValue.objects.filter(as_of=as_of, fit=frequency).delete()  # a re-run replaces, never doubles
         CustomerValue.objects.bulk_create(
@@ -168,6 +277,7 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
                     currency=currency,
                     margin_to_date=_cents(margin[i]),
                     revenue_to_date=_cents(revenue[i]),
+                    cost_to_serve=_cents(cost[i]),
                     recency_score=int(r[i]),
                     frequency_score=int(f[i]),
                     monetary_score=int(m[i]),
@@ -186,6 +296,7 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
             changes={"as_of": as_of.isoformat(), "customers": len(data.customer_ids), "horizon_days": horizon_days},
         )
         set_care_tier(actor=actor, customer_ids_by_tier=_ids_by_tier(data.customer_ids, tier))
+        set_segments(actor=actor, customer_ids_by_segment=_ids_by_tier(data.customer_ids, segment))
     return len(data.customer_ids)
 
 
@@ -214,6 +325,11 @@ def set_tier_rules(*, actor: Staff, rules: list[dict[str, Any]], default: str = 
     require_role(actor, Role.ADMIN, "set care-tier rules")
     default = (default or "").strip().lower()
     clean, errors = segments.clean_rules(rules, default)
+    teams = {r["team"] for r in clean if "team" in r}
+    known = set(Team.objects.filter(name__in=teams).values_list("name", flat=True))
+    for i, rule in enumerate(clean):
+        if rule.get("team") and rule["team"] not in known:
+            errors[f"rules[{i}].team"] = [f"No team is called '{rule['team']}'."]
     if errors:
         raise InvalidInput(errors)
     saved = TierRules.objects.create(rules=clean, default=default, updated_by=actor)
@@ -237,9 +353,9 @@ def apply_tiers(*, actor: Staff | None) -> int:
     if latest is None:
         return 0
     rows = CustomerValue.objects.filter(as_of=latest[0], fit_id=latest[1])
-    ids, clv_, margin = queries.snapshot_arrays(latest)
+    ids, clv_, profit = queries.snapshot_arrays(latest)
     rules = queries.tier_rules()
-    tiers = _with_overrides(ids, segments.assign_tiers(rules.rules, rules.default, clv_, margin))
+    tiers = _with_overrides(ids, segments.assign_tiers(rules.rules, rules.default, clv_, profit))
     by_tier = _ids_by_tier(ids, tiers)
     for tier, customer_ids in by_tier.items():
         rows.filter(customer_id__in=customer_ids).exclude(tier=tier).update(tier=tier)
@@ -286,8 +402,8 @@ def override_tier(*, actor: Staff, customer_id: int, tier: str, reason: str) -> 
 def _rule_tier(value: CustomerValue) -> str:
     """The tier the rules give one snapshot, ranked against its whole snapshot batch."""
     rules = queries.tier_rules()
-    ids, clv_, margin = queries.snapshot_arrays((value.as_of, value.fit_id))
-    tiers = segments.assign_tiers(rules.rules, rules.default, clv_, margin)
+    ids, clv_, profit = queries.snapshot_arrays((value.as_of, value.fit_id))
+    tiers = segments.assign_tiers(rules.rules, rules.default, clv_, profit)
     return str(tiers[int(np.searchsorted(ids, value.customer_id))])
 
 
@@ -301,3 +417,45 @@ def move_orders_on_merge(survivor_id: int, duplicate_id: int) -> None:
     Order.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
     CustomerValue.objects.filter(customer_id=duplicate_id).delete()  # recomputed at the next snapshot
     TierOverride.objects.filter(customer_id=duplicate_id).delete()
+
+
+# --- cost rates ----------------------------------------------------------------------------------
+@transaction.atomic
+def set_cost_rates(*, actor: Staff, currency: str, rates: list[dict[str, Any]]) -> list[CostRate]:
+    """Replace the cost of an hour of care per role (admins), all in one currency. The next
+    snapshot prices handling time with them."""
+    require_role(actor, Role.ADMIN, "set cost rates")
+    errors: dict[str, list[str]] = {}
+    try:
+        currency = validate_currency(currency)
+    except InvalidInput as exc:
+        errors |= exc.errors
+    clean: dict[str, Decimal] = {}
+    for i, rate in enumerate(rates):
+        role, amount = str(rate.get("role") or ""), rate.get("per_hour")
+        if role not in Role.values:
+            errors[f"rates[{i}].role"] = [f"Choose one of {', '.join(Role.values)}."]
+        elif role in clean:
+            errors[f"rates[{i}].role"] = [f"The role {role} is named twice."]
+        try:
+            value = Decimal(str(amount))
+            if not value.is_finite() or value < 0 or value >= Decimal(10) ** 10:
+                raise ValueError
+            clean[role] = value.quantize(Decimal("0.01"))
+        except (ArithmeticError, ValueError):
+            errors[f"rates[{i}].per_hour"] = ["An hourly cost is a number from 0 upwards."]
+    if errors:
+        raise InvalidInput(errors)
+    before = {r.role: f"{r.per_hour} {r.currency}" for r in CostRate.objects.all()}
+    CostRate.objects.all().delete()
+    saved = CostRate.objects.bulk_create(
+        CostRate(role=role, per_hour=amount, currency=currency, updated_by=actor) for role, amount in clean.items()
+    )
+    audit.record(
+        actor=actor,
+        action="value.cost_rates_set",
+        subject_type="value_cost_rates",
+        subject_id=0,
+        changes={"before": before, "after": {role: f"{amount} {currency}" for role, amount in clean.items()}},
+    )
+    return saved
