@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -18,7 +19,7 @@ from rapport.core.models import Notification
 from rapport.people.models import Staff
 from rapport.settings import _mailer
 from tests.channels.conftest import CARE, deliver, email
-from tests.channels.smtp_helpers import Capture, free_port, sink
+from tests.channels.smtp_helpers import Capture, free_port, mailers_for, sink
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +127,71 @@ def test_email_url_settings() -> None:
     assert _mailer("file:///var/mail/out")["OPTIONS"] == {"file_path": "/var/mail/out"}
     with pytest.raises(ValueError, match="unknown scheme"):
         _mailer("carrier-pigeon://coop")
+
+
+class CountingSink(Capture):
+    """Counts SMTP sessions; refuses (with 450, "try later") the recipients named in ``defer``."""
+
+    def __init__(self, defer: set[str] | None = None) -> None:
+        super().__init__()
+        self.sessions = 0
+        self.defer = defer or set()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if address in self.defer:
+            return "450 4.2.1 Mailbox busy, try later"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+def _queue_replies(case: Case, count: int) -> list[OutboundMessage]:
+    rows = []
+    for i in range(count):
+        row = outbound.queue(
+            case=case, to=f"reader{i}@example.org", subject=f"Update {i}", body="Hello", kind="reply", automatic=False
+        )
+        assert row is not None
+        rows.append(row)
+    return rows
+
+
+def test_the_outbox_is_sent_in_batches_over_one_connection(case: Case) -> None:
+    rows = _queue_replies(case, 7)
+    handler = CountingSink(defer={"reader3@example.org"})
+    server = sink(handler)
+    server.start()
+    try:
+        with override_settings(MAILERS=mailers_for(server)):
+            counts = outbound.send_outbox(batch_size=5)
+    finally:
+        server.stop()
+    assert counts == {"sent": 6, "queued": 1}
+    assert len(handler.messages) == 6
+    # two batches; the deferred recipient costs the first batch a reconnect
+    assert handler.sessions == 3
+    deferred = OutboundMessage.objects.get(id=rows[3].id)
+    assert deferred.status == "queued" and deferred.attempts == 1 and deferred.retry_at is not None
+    assert outbound.send_outbox() == {}  # not due yet: the retry waits for its backoff
+    OutboundMessage.objects.filter(id=deferred.id).update(retry_at=timezone.now() - timedelta(seconds=1))
+    assert outbound.send_outbox() == {"sent": 1}  # locmem backend in tests
+
+
+def test_queued_mail_wakes_one_sender_task_per_burst(case: Case, django_capture_on_commit_callbacks: Any) -> None:
+    from dj_queue.models import Job
+
+    before = Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count()
+    with django_capture_on_commit_callbacks(execute=True):
+        _queue_replies(case, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        _queue_replies(case, 2)
+    assert Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count() == before + 1
+    outbound.send_outbox()  # the task starts: the next message queues a new one
+    with django_capture_on_commit_callbacks(execute=True):
+        _queue_replies(case, 1)
+    assert Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count() == before + 2

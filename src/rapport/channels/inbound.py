@@ -26,11 +26,11 @@ from rapport.channels import mime, outbound
 from rapport.channels.models import (
     Attachment,
     Channel,
-    InboundDrain,
     InboundMessage,
     InboundStatus,
     OutboundMessage,
 )
+from rapport.channels.wakeups import wake, woken
 from rapport.core.errors import Conflict, InvalidInput, NotFound
 from rapport.customers.models import Channel as Medium
 from rapport.customers.models import ContactPoint, ContactPointKind, Customer, CustomerStatus, Direction, Interaction
@@ -137,21 +137,18 @@ INLINE_RAW_BYTES = 1024 * 1024  # smaller messages are read with the batch, larg
 
 
 def wake_worker() -> None:
-    """Make sure a drain task is queued, without one task per message: the flag row says
+    """Make sure a drain task is queued, without one task per message: the wake-up row says
     "a drain is already coming"; the drain clears it before it looks for messages, so a
     message stored after that look finds the flag clear and queues the next drain."""
     from rapport.channels.tasks import process_inbound
 
-    if InboundDrain.objects.filter(id=1, scheduled=False).update(scheduled=True) == 0:
-        _, created = InboundDrain.objects.get_or_create(id=1, defaults={"scheduled": True})
-        if not created:
-            return
-    process_inbound.enqueue()
+    if wake("inbound"):
+        process_inbound.enqueue()
 
 
 def drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
     """The worker step: process stored messages batch by batch until none are left."""
-    InboundDrain.objects.filter(id=1).update(scheduled=False)
+    woken("inbound")
     done = batches = 0
     while max_batches is None or batches < max_batches:
         taken = process_pending(batch_size)

@@ -77,14 +77,16 @@ class InboundMessage(models.Model):
         return f"{self.sender}: {self.subject}"
 
 
-class InboundDrain(models.Model):
-    """A single row: whether a task to process stored messages is already queued, so the door
-    queues one task per burst rather than one per message (see inbound.wake_worker)."""
+class WorkerWakeup(models.Model):
+    """One row per queue of work (stored inbound mail, the outbox): whether a task to work
+    through it is already queued, so a burst of messages queues one task rather than one per
+    message (see inbound.wake_worker / outbound.wake_sender)."""
 
+    name = models.CharField(max_length=20, primary_key=True)
     scheduled = models.BooleanField(default=False)
 
     def __str__(self) -> str:
-        return "drain scheduled" if self.scheduled else "drain idle"
+        return f"{self.name}: {'scheduled' if self.scheduled else 'idle'}"
 
 
 class OutboundStatus(models.TextChoices):
@@ -115,6 +117,7 @@ class OutboundMessage(models.Model):
     source_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sending_since = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a "try later" from the server
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

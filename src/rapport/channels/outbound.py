@@ -1,7 +1,8 @@
 """Outbound email: an outbox row per message, sent by a task, at most once.
 
-States: queued → sending → sent | failed. The task claims a queued row (→ sending) in its own
-transaction *before* talking to the SMTP server and records the result after. A worker that
+States: queued → sending → sent | failed. The task claims a batch of queued rows (→ sending)
+in its own transaction *before* talking to the SMTP server, hands them over one connection,
+and records the results after. A worker that
 dies between the server's "250 OK" and our "sent" leaves the row in "sending"; we cannot
 know whether the server took it, and a duplicate to a customer is worse than a visible gap,
 so ``reconcile_stuck`` never resends it: it marks it failed ("delivery unknown"), notes it on
@@ -10,18 +11,22 @@ the case and tells the owner, who can check and resend on purpose (``resend``).
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from datetime import datetime, timedelta
 from email.utils import make_msgid, parseaddr
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, mailers
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from rapport.cases.models import Case, CaseEvent, CaseMessage, ClockKind, CustomerUpdate, MessageKind, SlaClock
 from rapport.channels.models import Channel, InboundMessage, OutboundMessage, OutboundStatus
+from rapport.channels.wakeups import wake, woken
 from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.notifications import notify
 from rapport.customers.models import Channel as Medium
@@ -35,6 +40,7 @@ BACKOFF_SECONDS = 30  # doubled after each failed attempt: 30 s, 1 min, 2 min, .
 STUCK_AFTER = timedelta(minutes=15)
 MAX_AUTOMATIC_PER_ADDRESS_HOUR = 3
 MAX_REFERENCES = 20
+BATCH_SIZE = 50  # messages per claim: a worker dying mid-batch leaves at most this many "unknown"
 
 
 class TransientFailure(Exception):
@@ -128,19 +134,8 @@ def queue(
         if source is None:
             raise
         return OutboundMessage.objects.filter(source_type=source[0], source_id=source[1]).first()
-    transaction.on_commit(lambda: enqueue(row.id))
+    transaction.on_commit(wake_sender)
     return row
-
-
-def enqueue(outbound_id: int, delay_seconds: int = 0) -> None:
-    from rapport.channels.tasks import send_outbound
-
-    task = (
-        send_outbound.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
-        if delay_seconds
-        else send_outbound
-    )
-    task.enqueue(outbound_id)
 
 
 def _automatic_allowed(to: str) -> bool:
@@ -272,6 +267,35 @@ def build(row: OutboundMessage) -> EmailMessage:
     )
 
 
+def wake_sender() -> None:
+    """After a commit that queued mail: make sure one send_outbox task is coming."""
+    from rapport.channels.tasks import send_outbox
+
+    if wake("outbound"):
+        send_outbox.enqueue()
+
+
+def send_outbox(batch_size: int = BATCH_SIZE) -> dict[str, int]:
+    """The task: send every due queued message, batch by batch, each batch over one SMTP
+    connection. Rows are claimed with SKIP LOCKED, so several workers share the outbox."""
+    woken("outbound")
+    counts: dict[str, int] = {}
+    while True:
+        rows = _claim_batch(batch_size)
+        for status in _send_claimed(rows).values():
+            counts[status] = counts.get(status, 0) + 1
+        if len(rows) < batch_size:
+            return counts
+
+
+def send(outbound_id: int) -> str:
+    """Send one queued message now. Returns the new status ("skipped" when it was not queued)."""
+    row = _claim(outbound_id)
+    if row is None:
+        return "skipped"
+    return _send_claimed([row])[row.id]
+
+
 def _claim(outbound_id: int) -> OutboundMessage | None:
     with transaction.atomic():
         # of=self: the channel is a nullable join, which PostgreSQL cannot lock.
@@ -279,57 +303,109 @@ def _claim(outbound_id: int) -> OutboundMessage | None:
         row = rows.filter(id=outbound_id).first()
         if row is None or row.status != OutboundStatus.QUEUED:
             return None
-        row.status, row.sending_since, row.attempts = OutboundStatus.SENDING, timezone.now(), row.attempts + 1
-        row.save(update_fields=["status", "sending_since", "attempts"])
+        _mark_sending([row])
         return row
 
 
-def send(outbound_id: int) -> str:
-    """Send one queued message. Returns the new status; schedules a retry on a transient error."""
-    row = _claim(outbound_id)
-    if row is None:
-        return "skipped"
-    try:
-        _deliver(row)
-    except TransientFailure as exc:
-        return _retry_or_fail(row, str(exc))
-    except Exception as exc:  # anything else is permanent: retrying will not help
-        _fail(row, f"{type(exc).__name__}: {exc}")
-        return OutboundStatus.FAILED
-    _sent(row)
-    return OutboundStatus.SENT
+def _claim_batch(size: int) -> list[OutboundMessage]:
+    """Record "sending" (and count the attempt) before any byte goes to the server."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = (
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel")
+            .filter(status=OutboundStatus.QUEUED)
+            .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+            .order_by("created_at", "id")[:size]
+        )
+        rows = list(due)
+        _mark_sending(rows)
+    return rows
 
 
-def _deliver(row: OutboundMessage) -> None:
-    message = build(row)
+def _mark_sending(rows: list[OutboundMessage]) -> None:
+    now = timezone.now()
+    OutboundMessage.objects.filter(id__in=[r.id for r in rows]).update(
+        status=OutboundStatus.SENDING, sending_since=now, attempts=F("attempts") + 1
+    )
+    for row in rows:
+        row.status, row.sending_since, row.attempts = OutboundStatus.SENDING, now, row.attempts + 1
+
+
+def _send_claimed(rows: list[OutboundMessage]) -> dict[int, str]:
+    """Hand the claimed rows to the mail server over one connection, then record each result."""
+    if not rows:
+        return {}
+    failures = _deliver_all(rows)
+    sent = [r for r in rows if r.id not in failures]
+    _sent(sent)
+    statuses = {r.id: str(OutboundStatus.SENT) for r in sent}
+    for row in rows:
+        failure = failures.get(row.id)
+        if isinstance(failure, TransientFailure):
+            statuses[row.id] = _retry_or_fail(row, str(failure))
+        elif failure is not None:  # anything else is permanent: retrying will not help
+            _fail(row, f"{type(failure).__name__}: {failure}")
+            statuses[row.id] = OutboundStatus.FAILED
+    return statuses
+
+
+def _deliver_all(rows: list[OutboundMessage]) -> dict[int, Exception]:
+    """One connection for the batch; after a failure it is reopened for the next message."""
+    failures: dict[int, Exception] = {}
+    connection = mailers.default
     try:
-        message.send()
-    except smtplib.SMTPRecipientsRefused as exc:
+        for row in rows:
+            try:
+                connection.open()
+                connection.send_messages([build(row)])
+            except Exception as exc:
+                failures[row.id] = _classified(exc)
+                _close_quietly(connection)
+    finally:
+        _close_quietly(connection)
+    return failures
+
+
+def _close_quietly(connection: BaseEmailBackend) -> None:
+    # A dead connection cannot be closed politely; it is dropped anyway.
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
+def _classified(exc: Exception) -> Exception:
+    """4xx answers and network trouble are worth a retry; everything else is permanent."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         if codes and all(400 <= c < 500 for c in codes):
-            raise TransientFailure(f"recipient deferred: {exc.recipients}") from exc
-        raise
-    except smtplib.SMTPResponseException as exc:
+            return TransientFailure(f"recipient deferred: {exc.recipients}")
+        return exc
+    if isinstance(exc, smtplib.SMTPResponseException):
         if 400 <= exc.smtp_code < 500:
-            raise TransientFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise
-    except OSError as exc:  # refused, reset, timed out, disconnected (SMTPException is an OSError)
-        raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
+            return TransientFailure(f"{exc.smtp_code} {exc.smtp_error!r}")
+        return exc
+    if isinstance(exc, OSError):  # refused, reset, timed out, disconnected (SMTPException is an OSError)
+        return TransientFailure(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 @transaction.atomic
-def _sent(row: OutboundMessage) -> None:
+def _sent(rows: list[OutboundMessage]) -> None:
+    if not rows:
+        return
     now = timezone.now()
-    OutboundMessage.objects.filter(id=row.id, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.SENT, sent_at=now, last_error=""
+    OutboundMessage.objects.filter(id__in=[r.id for r in rows], status=OutboundStatus.SENDING).update(
+        status=OutboundStatus.SENT, sent_at=now, last_error="", retry_at=None
     )
-    if row.source_type == "customer_update" and row.source_id is not None:
-        CustomerUpdate.objects.filter(id=row.source_id).update(status="sent", sent_at=now)
-    if row.automatic and row.case_id:
-        case = Case.objects.only("id", "customer_id").get(id=row.case_id)
+    updates = [r.source_id for r in rows if r.source_type == "customer_update" and r.source_id is not None]
+    if updates:
+        CustomerUpdate.objects.filter(id__in=updates).update(status="sent", sent_at=now)
+    automatic = [(r, r.case_id) for r in rows if r.automatic and r.case_id is not None]
+    customers = dict(Case.objects.filter(id__in=[c for _, c in automatic]).values_list("id", "customer_id"))
+    for row, case_id in automatic:
         log_interaction(
             actor=None,
-            customer_id=case.customer_id,
+            customer_id=customers[case_id],
             channel=Medium.EMAIL,
             direction=Direction.OUTBOUND,
             summary=f"Sent ({row.kind}): {row.subject}"[:300],
@@ -343,11 +419,18 @@ def _retry_or_fail(row: OutboundMessage, error: str) -> str:
     if row.attempts >= MAX_ATTEMPTS:
         _fail(row, f"gave up after {row.attempts} attempts: {error}")
         return OutboundStatus.FAILED
+    retry_at = timezone.now() + timedelta(seconds=BACKOFF_SECONDS * 2 ** (row.attempts - 1))
     OutboundMessage.objects.filter(id=row.id, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.QUEUED, last_error=error[:2000], sending_since=None
+        status=OutboundStatus.QUEUED, last_error=error[:2000], sending_since=None, retry_at=retry_at
     )
-    enqueue(row.id, BACKOFF_SECONDS * 2 ** (row.attempts - 1))
+    _send_outbox_at(retry_at)
     return OutboundStatus.QUEUED
+
+
+def _send_outbox_at(when: datetime) -> None:
+    from rapport.channels.tasks import send_outbox
+
+    send_outbox.using(run_after=when).enqueue()
 
 
 @transaction.atomic
@@ -395,9 +478,9 @@ def resend(*, actor: Staff, outbound_id: int) -> OutboundMessage:
         raise NotFound("No such email.")
     if row.status != OutboundStatus.FAILED:
         raise InvalidInput(f"Only a failed email can be resent; this one is {row.status}.", "status")
-    row.status, row.attempts, row.last_error = OutboundStatus.QUEUED, 0, ""
-    row.save(update_fields=["status", "attempts", "last_error"])
-    transaction.on_commit(lambda: enqueue(row.id))
+    row.status, row.attempts, row.last_error, row.retry_at = OutboundStatus.QUEUED, 0, "", None
+    row.save(update_fields=["status", "attempts", "last_error", "retry_at"])
+    transaction.on_commit(wake_sender)
     return row
 
 

@@ -8,8 +8,15 @@ from rapport.channels import imap, inbound, outbound, webhooks
 
 
 @task()
+def send_outbox() -> dict[str, int]:
+    """Send every due outbox row in batches, one SMTP connection per batch (queued by wake_sender)."""
+    return outbound.send_outbox()
+
+
+@task()
 def send_outbound(outbound_id: int) -> str:
-    """Send one outbox row; a row no longer queued is skipped, so a repeat is harmless."""
+    """Send one outbox row; a row no longer queued is skipped, so a repeat is harmless. (Jobs
+    queued before send_outbox existed still name this task.)"""
     return outbound.send(outbound_id)
 
 

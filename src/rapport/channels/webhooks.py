@@ -21,6 +21,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,12 +89,13 @@ def deliveries(*, actor: Staff, subscription_id: int, limit: int = 50) -> list[W
     return list(WebhookDelivery.objects.filter(subscription_id=subscription_id).order_by("-created_at", "-id")[:limit])
 
 
-def publish(event: str, data: dict[str, Any]) -> list[int]:
-    """Log one delivery per subscriber and enqueue them (called after the event's commit)."""
+def publish(event: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> list[int]:
+    """Log one delivery per subscriber and enqueue them (called after the event's commit).
+    ``data`` may be a function: it is read only when someone subscribes to the event."""
     subscribers = [s for s in WebhookSubscription.objects.filter(active=True) if event in s.events]
     if not subscribers:
         return []
-    payload = {"event": event, "data": data, "sent_at": timezone.now().isoformat()}
+    payload = {"event": event, "data": data() if callable(data) else data, "sent_at": timezone.now().isoformat()}
     rows = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(subscription=s, event=event, payload=payload) for s in subscribers
     )
@@ -227,15 +229,15 @@ def safely(handler: Any) -> Any:
 
 
 def on_case_opened(event: Any) -> None:
-    publish("case.created", _case_data(event.case_id))
+    publish("case.created", lambda: _case_data(event.case_id))
 
 
 def on_case_handed_off(event: Any) -> None:
-    publish("case.updated", _case_data(event.case_id) | {"change": "handed_off"})
+    publish("case.updated", lambda: _case_data(event.case_id) | {"change": "handed_off"})
 
 
 def on_case_resolved(event: Any) -> None:
-    publish("case.resolved", _case_data(event.case_id))
+    publish("case.resolved", lambda: _case_data(event.case_id))
 
 
 def on_interaction(event: Any) -> None:
