@@ -14,6 +14,7 @@ import argparse
 import cProfile
 import csv
 import json
+import os
 import random
 import resource
 import sys
@@ -74,6 +75,43 @@ def write_csv(path: Path, rows: int, managers: list[str]) -> None:
             ])  # fmt: skip
 
 
+class Meter:
+    """Wall seconds, this process's CPU seconds and the PostgreSQL backend's CPU seconds (read
+    from /proc: the database runs on this machine), plus the load average at the end."""
+
+    def __init__(self) -> None:
+        self.pid = _backend_pid()
+        self.backend = _cpu_of(self.pid)
+        self.cpu = time.process_time()
+        self.wall = time.perf_counter()
+
+    def stop(self, rows: int) -> dict[str, float | str]:
+        wall = time.perf_counter() - self.wall
+        backend = _cpu_of(self.pid) - self.backend if self.pid == _backend_pid() else float("nan")
+        cpu = time.process_time() - self.cpu
+        return {
+            "seconds": round(wall, 2),
+            "rows_per_s": round(rows / wall),
+            "python_cpu_s": round(cpu, 2),
+            "postgres_cpu_s": round(backend, 2),
+            "rows_per_cpu_s": round(rows / (cpu + backend)),
+            "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        }
+
+
+def _backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])  # type: ignore[index]
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, object]:
     from django.db import connection
 
@@ -99,6 +137,7 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         copies[table] = round(time.perf_counter() - began, 2)
 
     imports._copy = timed_copy
+    meter = Meter()
     start = time.perf_counter()
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -113,6 +152,7 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         profiler.disable()
         profiler.dump_stats(profile)
     elapsed = time.perf_counter() - start
+    figures = meter.stop(rows)
     if report.errors:
         raise SystemExit(f"the generated file has errors: {report.errors[:5]}")
     validated = marks.get("validated", start) - start
@@ -128,6 +168,7 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         "validate_s": round(validated, 2),
         "write_s": round(elapsed - validated, 2),
         "copy_s": copies,
+        **{k: v for k, v in figures.items() if k not in ("seconds", "rows_per_s")},
         "customers": Customer.objects.count(),
         "contact_points": ContactPoint.objects.count(),
         "name_keys": NameKey.objects.count(),
