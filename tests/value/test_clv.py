@@ -126,3 +126,36 @@ def test_too_little_data_says_what_is_needed():
 def test_invalid_history_is_refused():
     with pytest.raises(ValueError, match="invalid histories"):
         clv.fit_bgnbd(np.array([1.0]), np.array([5.0]), np.array([2.0]))
+
+
+def test_gammagamma_hessian_is_the_derivative_of_the_gradient(cdnow):
+    x, _, _, zbar = cdnow.T
+    keep = x > 0
+    data = clv._Spends.of(x[keep], zbar[keep])
+    spend = data.x * data.zbar
+    point = np.array([6.0, 3.5, 15.0])
+    ll, grad, hess = clv._gammagamma_newton_terms(point, data, spend)
+    assert ll == pytest.approx(clv._gammagamma_log_likelihood(point, data)[0], rel=1e-12)
+    assert grad == pytest.approx(clv._gammagamma_log_likelihood(point, data)[1], rel=1e-9)
+    for j in range(3):
+        step = np.zeros(3)
+        step[j] = 1e-5 * point[j]
+        up = clv._gammagamma_newton_terms(point + step, data, spend)[1]
+        down = clv._gammagamma_newton_terms(point - step, data, spend)[1]
+        assert hess[:, j] == pytest.approx((up - down) / (2 * step[j]), rel=1e-5, abs=1e-3)
+
+
+def test_gammagamma_newton_fit_at_scale_and_without_spend_variation():
+    rng = np.random.default_rng(5)
+    n = 60_000  # above the warm-start sample, so the sampled start and the full Newton both run
+    x = rng.integers(1, 12, n).astype(float)
+    nu = rng.gamma(3.8, 1 / 15.0, n)
+    zbar = rng.gamma(6.0 * x, 1 / (nu * x))
+    fit = clv.fit_gammagamma(x, zbar)
+    assert fit.converged and "Newton" in fit.message
+    assert fit.params["p"] == pytest.approx(6.0, rel=0.05) and fit.params["q"] == pytest.approx(3.8, rel=0.1)
+    lbfgs = clv._fit("gammagamma", clv._gammagamma_objective(x, zbar)[0], np.log([1.0, 2.0, 30.0]), n, 500)
+    assert fit.log_likelihood >= lbfgs[1] - 1e-6  # at least as good as the quasi-Newton optimum
+    # Spend that does not vary between customers: q and γ run off to infinity, and the fit says so.
+    flat = clv.fit_gammagamma(x[:500], rng.gamma(6.0 * x[:500], 1 / (0.2 * x[:500])))
+    assert not flat.converged and flat.message
