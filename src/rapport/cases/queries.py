@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Case as DbCase
+from django.db.models import CharField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -16,12 +16,14 @@ from rapport.cases.models import (
     OPEN_STATUSES,
     Case,
     CaseType,
+    ClockKind,
     Compensation,
     CompensationStatus,
     Priority,
     RootCause,
     SlaClock,
     Status,
+    format_reference,
     parse_reference,
 )
 from rapport.core.errors import InvalidInput, NotFound
@@ -35,30 +37,105 @@ def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
     )
 
 
-CaseLoader = Callable[[QuerySet[Case]], QuerySet[Case]]
+@dataclass(frozen=True, slots=True)
+class QueueClock:
+    kind: str
+    state: str  # as SlaClock.state() says; worked out by the database (clock_state)
+    due_at: datetime | None
 
-QUEUE_CLOCK_FIELDS = ("id", "case_id", "kind", "due_at", "at_risk_at", "paused_at", "stopped_at", "breached_at")
+    @property
+    def label(self) -> str:
+        return ClockKind(self.kind).label
+
+    @property
+    def state_label(self) -> str:
+        return self.state.replace("_", " ")
 
 
-def for_queue(queryset: QuerySet[Case]) -> QuerySet[Case]:
-    """What a queue row shows, and no more: no watchers, no root cause, no long text; the
-    owner's name, the customer's name and each case's clocks (for the nearest deadline)."""
-    return (
-        queryset.select_related("owner", "customer")
-        .only(
-            "id",
-            "subject",
-            "priority",
-            "status",
-            "owner_id",
-            "customer_id",
-            "owner__username",
-            "owner__first_name",
-            "owner__last_name",
-            "customer__name",
-        )
-        .prefetch_related(Prefetch("clocks", queryset=SlaClock.objects.only(*QUEUE_CLOCK_FIELDS).order_by("id")))
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One line of a queue: plain values, no model instances (a page has 50 rows and ~100
+    clocks; building models for them cost more than the rest of the page)."""
+
+    id: int
+    subject: str
+    priority: str
+    status: str
+    owner_id: int | None
+    owner_name: str
+    customer_id: int
+    customer_name: str
+    clocks: tuple[QueueClock, ...]
+
+    @property
+    def reference(self) -> str:
+        return format_reference(self.id)
+
+    @property
+    def priority_label(self) -> str:
+        return Priority(self.priority).label
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    def nearest_clock(self) -> QueueClock | None:
+        """The running clock due soonest, else a paused one, else the latest one."""
+        due = [c for c in self.clocks if c.due_at and c.state in ("running", "at_risk", "breached")]
+        if due:
+            return min(due, key=lambda c: c.due_at)  # type: ignore[arg-type,return-value]
+        paused = [c for c in self.clocks if c.state == "paused"]
+        return paused[0] if paused else (self.clocks[-1] if self.clocks else None)
+
+
+def clock_state(now: datetime) -> DbCase:
+    """SlaClock.state(now) as SQL, so a queue needs no clock models (a test keeps them equal)."""
+    return DbCase(
+        When(stopped_at__isnull=False, breached_at__isnull=False, then=Value("breached")),
+        When(stopped_at__isnull=False, then=Value("met")),
+        When(paused_at__isnull=False, then=Value("paused")),
+        When(due_at__lt=now, then=Value("breached")),
+        When(at_risk_at__lte=now, then=Value("at_risk")),
+        default=Value("running"),
+        output_field=CharField(),
     )
+
+
+def queue_rows(ids: list[int], now: datetime | None = None) -> list[QueueRow]:
+    """The rows of a queue page in the order of ``ids``: two queries, tuples only."""
+    now = now or timezone.now()
+    clocks: dict[int, list[QueueClock]] = defaultdict(list)
+    for case_id, kind, state, due_at in (
+        SlaClock.objects.filter(case_id__in=ids)
+        .annotate(state_now=clock_state(now))
+        .order_by("id")
+        .values_list("case_id", "kind", "state_now", "due_at")
+    ):
+        clocks[case_id].append(QueueClock(kind, state, due_at))
+    fields = ("id", "subject", "priority", "status", "owner_id", "owner__first_name", "owner__last_name")
+    rows = {}
+    for (
+        case_id,
+        subject,
+        priority,
+        status,
+        owner_id,
+        first,
+        last,
+        username,
+        customer_id,
+        customer,
+    ) in Case.objects.filter(id__in=ids).values_list(*fields, "owner__username", "customer_id", "customer__name"):
+        owner = (f"{first} {last}".strip() or username) if owner_id else ""  # as Staff.__str__
+        rows[case_id] = QueueRow(
+            case_id, subject, priority, status, owner_id, owner, customer_id, customer, tuple(clocks[case_id])
+        )
+    return [rows[i] for i in ids]
+
+
+def _with_details_in_order(ids: list[int]) -> list[Case]:
+    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=ids))}
+    return [by_id[i] for i in ids]
 
 
 def get_case(reference: str) -> Case:
@@ -113,8 +190,13 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
     return queryset
 
 
-def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int, load: CaseLoader = with_details) -> Page[Case]:
-    """Newest first by id; the cursor is the last id seen. ``load`` picks the related rows."""
+def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+    """Newest first by id; the cursor is the last id seen."""
+    page = list_case_ids(filters, cursor=cursor, limit=limit)
+    return Page(_with_details_in_order(list(page.items)), page.next_cursor)
+
+
+def list_case_ids(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[int]:
     queryset = filtered(filters)
     if cursor:
         (last_id,) = decode_cursor(cursor, 1)
@@ -122,8 +204,7 @@ def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int, load: Ca
     ids = list(queryset.order_by("-id").values_list("id", flat=True)[: limit + 1])
     more = len(ids) > limit
     ids = ids[:limit]
-    by_id = {c.id: c for c in load(Case.objects.filter(id__in=ids))}
-    return Page([by_id[i] for i in ids], encode_cursor([ids[-1]]) if more else None)
+    return Page(ids, encode_cursor([ids[-1]]) if more else None)
 
 
 def compensation_totals(case_ids: list[int]) -> dict[int, dict[str, Decimal]]:
@@ -207,9 +288,12 @@ def _next_due() -> Subquery:
     return Subquery(SlaClock.objects.running().filter(case=OuterRef("pk")).order_by("due_at").values("due_at")[:1])
 
 
-def my_queue(
-    owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int, load: CaseLoader = with_details
-) -> Page[Case]:
+def my_queue(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+    page = my_queue_ids(owner_id, filters, cursor=cursor, limit=limit)
+    return Page(_with_details_in_order(list(page.items)), page.next_cursor)
+
+
+def my_queue_ids(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[int]:
     """A person's open cases, soonest running deadline first (cases without one last).
 
     The owner's open cases are few (case_owner_status index); each gets its nearest deadline
@@ -230,8 +314,7 @@ def my_queue(
     rows = list(queryset.order_by(F("next_due").asc(nulls_last=True), "id").values_list("id", "next_due")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    by_id = {c.id: c for c in load(Case.objects.filter(id__in=[r[0] for r in rows]))}
-    return Page([by_id[r[0]] for r in rows], encode_cursor([rows[-1][1], rows[-1][0]]) if more else None)
+    return Page([r[0] for r in rows], encode_cursor([rows[-1][1], rows[-1][0]]) if more else None)
 
 
 def pending_approvals(

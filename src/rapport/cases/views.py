@@ -46,6 +46,7 @@ from rapport.cases.models import (
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from rapport.core.models import Calendar
 from rapport.core.money import Money
+from rapport.core.pagination import Page
 from rapport.customers.models import Customer
 from rapport.people.models import Role, Staff, Team
 from rapport.people.permissions import require_role
@@ -141,20 +142,15 @@ def clock_views(case: Case, now: datetime) -> list[ClockView]:
     return [ClockView(c, c.state(now)) for c in case.clocks.all()]  # prefetched by queries.with_details
 
 
-def nearest_clock(case: Case, now: datetime) -> ClockView | None:
-    """The running clock due soonest, else a paused one, else the latest stopped one."""
-    views = clock_views(case, now)
-    running = [v for v in views if v.clock.due_at and v.state in ("running", "at_risk", "breached")]
-    if running:
-        return min(running, key=lambda v: v.clock.due_at)  # type: ignore[arg-type,return-value]
-    paused = [v for v in views if v.state == "paused"]
-    return paused[0] if paused else (views[-1] if views else None)
-
-
 # --- queues -------------------------------------------------------------------------------
 
 
-def _queue_page(request: StaffRequest, tab: str, form: forms.QueueFilterForm) -> Any:
+def _queue_page(request: StaffRequest, tab: str, form: forms.QueueFilterForm) -> Page[queries.QueueRow]:
+    page = _queue_ids(request, tab, form)
+    return Page(queries.queue_rows(list(page.items)), page.next_cursor)
+
+
+def _queue_ids(request: StaffRequest, tab: str, form: forms.QueueFilterForm) -> Page[int]:
     data = form.cleaned_data
     filters = queries.CaseFilters(
         status=data["status"],
@@ -169,13 +165,13 @@ def _queue_page(request: StaffRequest, tab: str, form: forms.QueueFilterForm) ->
     )
     cursor = request.GET.get("cursor") or None
     if tab == "mine":
-        return queries.my_queue(request.user.id, filters, cursor=cursor, limit=QUEUE_PAGE, load=queries.for_queue)
+        return queries.my_queue_ids(request.user.id, filters, cursor=cursor, limit=QUEUE_PAGE)
     if tab == "team":
         team = request.user.team.name if request.user.team_id else "\x00no team"  # type: ignore[union-attr]
         filters = queries.CaseFilters(**{**filters.__dict__, "team": team})
     elif tab == "unassigned":
         filters = queries.CaseFilters(**{**filters.__dict__, "owner": "none"})
-    return queries.list_cases(filters, cursor=cursor, limit=QUEUE_PAGE, load=queries.for_queue)
+    return queries.list_case_ids(filters, cursor=cursor, limit=QUEUE_PAGE)
 
 
 @login_required
@@ -190,7 +186,7 @@ def queue(request: StaffRequest) -> HttpResponse:
             page, status = _queue_page(request, tab, form), 200
         except InvalidInput as exc:
             forms.add_service_errors(form, exc)
-    rows = queue_rows(request, page.items, timezone.now()) if page else ""
+    rows = queue_html(request, page.items) if page else ""
     context = {"form": form, "tab": tab, "tabs": TABS, "page": page, "rows": rows}
     template = "cases/queue.html#results" if request.htmx else "cases/queue.html"
     return render(request, template, context, status=status)
@@ -217,16 +213,16 @@ def _url_with(name: str, placeholder: str, value: object) -> str:
     return f"{before}{value}{after}"
 
 
-def queue_rows(request: StaffRequest, cases: Sequence[Case], now: datetime) -> SafeString:
+def queue_html(request: StaffRequest, rows: Sequence[queries.QueueRow]) -> SafeString:
     """The queue's table rows, written here rather than by a template loop: 50 rows of
     template tags and filters were most of the queue page's time (see bench/README.md).
     Every value from the database goes through ``escape``."""
     token = get_token(request)
-    rows = []
-    for case in cases:
-        ref, cv = case.reference, nearest_clock(case, now)
-        if case.owner_id:
-            owner = escape(case.owner.display_name)  # type: ignore[union-attr]
+    lines = []
+    for row in rows:
+        ref, cv = row.reference, row.nearest_clock()
+        if row.owner_id:
+            owner = escape(row.owner_name)
         else:
             claim_url = _url_with("case-claim", "C-000000", ref)
             owner = (
@@ -238,18 +234,17 @@ def queue_rows(request: StaffRequest, cases: Sequence[Case], now: datetime) -> S
         if cv:
             clock = f'<span class="badge clock-badge clock-badge--{cv.state}">{cv.state_label}</span> '
             clock += f'<span class="muted">{escape(cv.label)}</span>'
-            if cv.clock.due_at and cv.state != "met":
-                due = cv.clock.due_at
-                clock += f' <time datetime="{timezone.localtime(due).isoformat()}">{short_time(due)}</time>'
-        rows.append(
+            if cv.due_at and cv.state != "met":
+                clock += f' <time datetime="{timezone.localtime(cv.due_at).isoformat()}">{short_time(cv.due_at)}</time>'
+        lines.append(
             f'<tr><td><a href="{_url_with("case", "C-000000", ref)}">{ref}</a></td>'
-            f'<td class="case-table__subject">{escape(case.subject)}</td>'
-            f'<td class="wide-only"><a href="{_url_with("customer", "999999999", case.customer_id)}">'
-            f"{escape(case.customer.name)}</a></td>"
-            f'<td><span class="priority priority--{case.priority}">{escape(case.get_priority_display())}</span></td>'
-            f'<td class="wide-only">{escape(case.get_status_display())}</td><td>{owner}</td><td>{clock}</td></tr>\n'
+            f'<td class="case-table__subject">{escape(row.subject)}</td>'
+            f'<td class="wide-only"><a href="{_url_with("customer", "999999999", row.customer_id)}">'
+            f"{escape(row.customer_name)}</a></td>"
+            f'<td><span class="priority priority--{row.priority}">{escape(row.priority_label)}</span></td>'
+            f'<td class="wide-only">{escape(row.status_label)}</td><td>{owner}</td><td>{clock}</td></tr>\n'
         )
-    return mark_safe("".join(rows))  # noqa: S308 - database values are escaped above
+    return mark_safe("".join(lines))  # noqa: S308 - database values are escaped above
 
 
 @login_required
