@@ -14,7 +14,8 @@ from rapport.cases import services as cases
 from rapport.cases.models import Case, CaseEvent, CaseMessage, Status
 from rapport.channels import inbound, services
 from rapport.channels.models import Attachment, Channel, InboundMessage, OutboundMessage
-from rapport.customers.models import ContactPoint, Customer, CustomerStatus, Interaction
+from rapport.core.models import AuditEntry
+from rapport.customers.models import ContactPoint, Customer, CustomerStatus, Interaction, NameKey
 from rapport.customers.services import CustomerInput, create_customer
 from rapport.people.models import Staff
 from tests.channels.conftest import CARE, deliver, email, post_email
@@ -111,6 +112,18 @@ def test_a_worker_that_dies_mid_batch_loses_and_duplicates_nothing(
     assert not Case.objects.exists()
     monkeypatch.undo()
     assert inbound.drain() == 2 and Case.objects.count() == 2
+
+
+def test_new_senders_in_one_batch_become_prospects_together(channel: Chan) -> None:
+    for sender in ("Jane Doe <jane@example.org>", "Jane Doe <JANE@example.org>", "Bob Stone <bob@example.net>"):
+        post_email(channel[1], email(sender=sender))
+    assert inbound.drain() == 3
+    jane = Customer.objects.get(contact_points__value="jane@example.org")
+    assert jane.name == "Jane Doe" and jane.status == CustomerStatus.PROSPECT
+    assert Customer.objects.count() == 2 and Case.objects.filter(customer=jane).count() == 2
+    assert set(NameKey.objects.filter(customer=jane).values_list("key", flat=True)) == {"jane", "doe"}
+    assert ContactPoint.objects.get(customer=jane).is_primary
+    assert AuditEntry.objects.filter(action="customer.created", subject_id=jane.id).exists()
 
 
 def test_a_message_without_message_id_is_deduplicated_by_content(channel: Chan) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -182,16 +183,18 @@ def test_the_outbox_is_sent_in_batches_over_one_connection(case: Case) -> None:
     assert outbound.send_outbox() == {"sent": 1}  # locmem backend in tests
 
 
-def test_queued_mail_wakes_one_sender_task_per_burst(case: Case, django_capture_on_commit_callbacks: Any) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_queued_mail_wakes_one_sender_task_per_burst(channel: Chan) -> None:
     from dj_queue.models import Job
 
-    before = Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count()
-    with django_capture_on_commit_callbacks(execute=True):
+    deliver(channel[1], email())  # commits: the acknowledgement wakes the sender once
+    jobs = Job.objects.filter(task_path="rapport.channels.tasks.send_outbox")
+    assert jobs.count() == 1
+    case = Case.objects.get()
+    with transaction.atomic():
         _queue_replies(case, 3)
-    with django_capture_on_commit_callbacks(execute=True):
-        _queue_replies(case, 2)
-    assert Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count() == before + 1
-    outbound.send_outbox()  # the task starts: the next message queues a new one
-    with django_capture_on_commit_callbacks(execute=True):
-        _queue_replies(case, 1)
-    assert Job.objects.filter(task_path="rapport.channels.tasks.send_outbox").count() == before + 2
+    _queue_replies(case, 2)
+    assert jobs.count() == 1  # the task has not started: it will find these too
+    assert outbound.send_outbox() == {"sent": 6}
+    _queue_replies(case, 1)  # after the task started, new mail queues the next one
+    assert jobs.count() == 2

@@ -18,6 +18,7 @@ from email.utils import parseaddr
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from rapport.cases import services as cases
@@ -31,10 +32,21 @@ from rapport.channels.models import (
     OutboundMessage,
 )
 from rapport.channels.wakeups import wake, woken
+from rapport.core import audit, events
 from rapport.core.errors import Conflict, InvalidInput, NotFound
+from rapport.core.models import AuditEntry
+from rapport.customers.events import CustomerCreated
 from rapport.customers.models import Channel as Medium
-from rapport.customers.models import ContactPoint, ContactPointKind, Customer, CustomerStatus, Direction, Interaction
-from rapport.customers.services import CustomerInput, create_customer, log_interaction
+from rapport.customers.models import (
+    ContactPoint,
+    ContactPointKind,
+    Customer,
+    CustomerStatus,
+    Direction,
+    Interaction,
+    NameKey,
+)
+from rapport.customers.services import CustomerInput, create_customer, log_interaction, name_keys
 from rapport.customers.validation import normalise_email
 
 log = logging.getLogger(__name__)
@@ -167,6 +179,7 @@ def process_pending(batch_size: int = BATCH_SIZE) -> int:
         pending = (
             InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=InboundStatus.RECEIVED)
+            .select_related("channel__default_team")
             .defer("raw")
             .order_by("received_at", "id")[:batch_size]
         )
@@ -185,6 +198,8 @@ def _process_one(row: InboundMessage, batch: Batch) -> None:
             _process(row, batch)
             row.processed_at = timezone.now()
             row.save(update_fields=PROCESSED_FIELDS)
+        if row.case_id and row.status == InboundStatus.PROCESSED:
+            batch.cases_last_hour[row.sender] = batch.cases_last_hour.get(row.sender, 0) + 1
     except Exception as exc:  # one poison message must not stop the batch
         log.exception("inbound message %s is unprocessable", row.id)
         row.status, row.error = InboundStatus.UNPROCESSABLE, f"{type(exc).__name__}: {exc}"[:2000]
@@ -246,10 +261,42 @@ class Batch:
         }
         self.parsed: dict[int, EmailMessage | None] = {r.id: self._parse(r.id) for r in rows}
         self.ours = _our_addresses()
-        self.senders: dict[int, str] = {r.id: self._sender(r.id) for r in rows}
+        self.senders: dict[int, str] = {}
+        names: dict[str, str] = {}  # senders who may become prospects, with their display names
+        for row in rows:
+            name, self.senders[row.id] = self._sender(row.id)
+            msg = self.parsed[row.id]
+            sender = self.senders[row.id]
+            if sender and msg is not None and not _is_dsn(msg) and not _machine_written(msg, sender, self.ours):
+                names.setdefault(sender, name)
         senders = set(self.senders.values()) - {""}
-        points = ContactPoint.objects.select_related("customer").filter(kind=ContactPointKind.EMAIL, value__in=senders)
+        points = list(
+            ContactPoint.objects.select_related("customer").filter(kind=ContactPointKind.EMAIL, value__in=senders)
+        )
         self.customers: dict[str, Customer] = {p.value: p.customer for p in points}
+        missing = {sender: name for sender, name in names.items() if sender not in self.customers}
+        self.customers |= _create_prospects(missing)
+        since = timezone.now() - timedelta(hours=1)
+        recent = (
+            InboundMessage.objects.filter(
+                sender__in=senders, received_at__gte=since, case__isnull=False, status=InboundStatus.PROCESSED
+            )
+            .values("sender")
+            .annotate(n=Count("id"))
+        )
+        # Messages with a case per sender in the last hour, kept current as the batch goes on.
+        self.cases_last_hour: dict[str, int] = {r["sender"]: r["n"] for r in recent}
+        # The automatic-mail limit (outbound._automatic_allowed) for every sender at once.
+        self.automatic_last_hour = outbound.automatic_last_hour(sorted(senders))
+        self.bouncing = {p.value for p in points if p.bouncing}
+
+    def automatic_allowed(self, address: str) -> bool:
+        """Counted as allowed: the acknowledgement about to be queued is the next one."""
+        count = self.automatic_last_hour.get(address, 0)
+        if count >= outbound.MAX_AUTOMATIC_PER_ADDRESS_HOUR or address in self.bouncing:
+            return False
+        self.automatic_last_hour[address] = count + 1
+        return True
 
     def raw_of(self, row_id: int) -> bytes:
         if row_id not in self.raw:
@@ -271,13 +318,54 @@ class Batch:
     def sender_of(self, row: InboundMessage) -> str:
         return self.senders.get(row.id, "")
 
-    def _sender(self, row_id: int) -> str:
+    def _sender(self, row_id: int) -> tuple[str, str]:
         msg = self.parsed.get(row_id)
         try:
             found = mime.addresses(msg, "From") if msg is not None else []
-            return normalise_email(found[0][1], "from") if found else ""
+            return (found[0][0], normalise_email(found[0][1], "from")) if found else ("", "")
         except Exception:
-            return ""
+            return "", ""
+
+
+def _create_prospects(names: dict[str, str]) -> dict[str, Customer]:
+    """New senders become prospect customers with one insert per table for the whole batch
+    (create_customer's rows: customer, primary email, name keys, audit; CustomerCreated after
+    commit). If another worker or the contact form created one of them meanwhile, the unique
+    email index refuses the insert; the savepoint undoes it and each message then finds or
+    creates its customer one by one."""
+    if not names:
+        return {}
+    made: list[Customer] = []
+    try:
+        with transaction.atomic():
+            senders = sorted(names)
+            made = Customer.objects.bulk_create(
+                Customer(name=_display_name(names[s], s), status=CustomerStatus.PROSPECT) for s in senders
+            )
+            ContactPoint.objects.bulk_create(
+                ContactPoint(customer=c, kind=ContactPointKind.EMAIL, value=s, is_primary=True)
+                for c, s in zip(made, senders, strict=True)
+            )
+            NameKey.objects.bulk_create(NameKey(customer=c, key=k) for c in made for k in name_keys(c.name))
+            audit.record_many(
+                AuditEntry(
+                    at=c.created_at,
+                    action="customer.created",
+                    subject_type="customer",
+                    subject_id=c.id,
+                    changes={"name": c.name, "status": c.status, "emails": [s], "source": "inbound email"},
+                )
+                for c, s in zip(made, senders, strict=True)
+            )
+    except IntegrityError:
+        return {}
+    for customer in made:
+        events.publish(CustomerCreated(customer_id=customer.id, at=customer.created_at))
+    return {s: c for c, s in zip(made, sorted(names), strict=True)}
+
+
+def _display_name(name: str, address: str) -> str:
+    return " ".join(name.split())[:200] or address.split("@", 1)[0]
 
 
 # --- the steps --------------------------------------------------------------------------
@@ -380,7 +468,7 @@ def customer_for(address: str, name: str, *, create: bool) -> Customer | None:
         return Customer.objects.get(id=customer.merged_into_id) if customer.merged_into_id else customer
     if not create:
         return None
-    display = " ".join(name.split())[:200] or address.split("@", 1)[0]
+    display = _display_name(name, address)
     try:
         return create_customer(
             actor=None, data=CustomerInput(name=display, emails=[address], status=CustomerStatus.PROSPECT)
@@ -442,11 +530,7 @@ def _reply_on(row: InboundMessage, case: Case, customer: Customer, batch: Batch)
 
 
 def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch: Batch) -> None:
-    since = timezone.now() - timedelta(hours=1)
-    recent = InboundMessage.objects.filter(
-        sender=row.sender, received_at__gte=since, case__isnull=False, status=InboundStatus.PROCESSED
-    ).count()
-    if recent >= MAX_NEW_CASES_PER_SENDER_HOUR:
+    if batch.cases_last_hour.get(row.sender, 0) >= MAX_NEW_CASES_PER_SENDER_HOUR:
         row.interaction = _timeline(row, customer.id, f"Email (sender over the new-case limit): {row.subject}")
         _set(row, InboundStatus.IGNORED, "Too many new cases from this sender in the last hour.")
         return
@@ -474,7 +558,14 @@ def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch:
     _note_verdict(row, case)
     _set(row, InboundStatus.PROCESSED, flagged)
     if not _bulk(msg):
-        outbound.queue_acknowledgement(case=case, to=row.sender, channel=row.channel, in_reply_to=row.message_id)
+        outbound.queue_acknowledgement(
+            case=case,
+            to=row.sender,
+            channel=row.channel,
+            in_reply_to=row.message_id,
+            first_message=True,
+            allowed=batch.automatic_allowed(row.sender),
+        )
 
 
 def _note_verdict(row: InboundMessage, case: Case) -> None:

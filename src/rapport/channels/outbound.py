@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import make_msgid, parseaddr
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from rapport.cases.models import Case, CaseEvent, CaseMessage, ClockKind, CustomerUpdate, MessageKind, SlaClock
@@ -105,12 +106,14 @@ def queue(
     channel: Channel | None = None,
     in_reply_to: str = "",
     source: tuple[str, int] | None = None,
+    thread: list[str] | None = None,
 ) -> OutboundMessage | None:
-    """Write the outbox row and send it after commit. ``source`` makes the queueing idempotent."""
+    """Write the outbox row and send it after commit. ``source`` makes the queueing idempotent;
+    ``thread`` (the case's Message-IDs so far) spares the lookup when the caller knows it."""
     subject = check_subject(subject)
     channel = _channel_for(case, channel)
     domain = (channel.address if channel else parseaddr(settings.DEFAULT_FROM_EMAIL)[1]).rsplit("@", 1)[-1]
-    refs = _thread_ids(case) if case else []
+    refs = thread if thread is not None else (_thread_ids(case) if case else [])
     # We answer what the customer last wrote; References carries the whole thread.
     in_reply_to = in_reply_to or (_last_inbound_id(case) if case else "") or (refs[-1] if refs else "")
     row = OutboundMessage(
@@ -134,16 +137,32 @@ def queue(
         if source is None:
             raise
         return OutboundMessage.objects.filter(source_type=source[0], source_id=source[1]).first()
-    transaction.on_commit(wake_sender)
+    _once_on_commit(wake_sender)
     return row
+
+
+def _once_on_commit(func: Callable[[], None]) -> None:
+    """A batch queues many messages in one transaction; the sender needs waking once."""
+    connection = transaction.get_connection()
+    if not any(hook is func for _, hook, _ in connection.run_on_commit):
+        transaction.on_commit(func)
 
 
 def _automatic_allowed(to: str) -> bool:
     """A per-address limit on automatic mail: two auto-responders cannot ping-pong."""
-    since = timezone.now() - timedelta(hours=1)
-    count = OutboundMessage.objects.filter(to=to, automatic=True, created_at__gte=since).count()
     bouncing = ContactPoint.objects.filter(kind=ContactPointKind.EMAIL, value=to, bouncing=True).exists()
-    return count < MAX_AUTOMATIC_PER_ADDRESS_HOUR and not bouncing
+    return automatic_last_hour([to]).get(to, 0) < MAX_AUTOMATIC_PER_ADDRESS_HOUR and not bouncing
+
+
+def automatic_last_hour(addresses: list[str]) -> dict[str, int]:
+    """Automatic messages queued to each address in the last hour (one query for a batch)."""
+    since = timezone.now() - timedelta(hours=1)
+    counted = (
+        OutboundMessage.objects.filter(to__in=addresses, automatic=True, created_at__gte=since)
+        .values("to")
+        .annotate(n=Count("id"))
+    )
+    return {r["to"]: r["n"] for r in counted}
 
 
 def promised_by(case: Case) -> str:
@@ -161,9 +180,13 @@ def queue_acknowledgement(
     to: str,
     channel: Channel | None,
     in_reply_to: str = "",
+    first_message: bool = False,
+    allowed: bool | None = None,
 ) -> OutboundMessage | None:
-    """A new case gets an acknowledgement naming its reference and the promised response time."""
-    if not _automatic_allowed(to):
+    """A new case gets an acknowledgement naming its reference and the promised response time.
+    ``first_message``: the case was opened by the email being answered (its only Message-ID);
+    ``allowed``: the caller has already checked the automatic-mail limit (a batch does it at once)."""
+    if not (_automatic_allowed(to) if allowed is None else allowed):
         CaseEvent.objects.create(
             case=case,
             kind="acknowledgement_skipped",
@@ -184,6 +207,7 @@ def queue_acknowledgement(
         automatic=True,
         channel=channel,
         in_reply_to=in_reply_to,
+        thread=([in_reply_to] if in_reply_to else []) if first_message else None,
     )
 
 
