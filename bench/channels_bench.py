@@ -3,13 +3,17 @@ PostgreSQL. Prints one JSON document.
 
     .venv/bin/python bench/channels_bench.py --db rapport_chan_bench --seconds 20
 
-Inbound: gunicorn (the server ``rapport serve`` runs) in front of a fresh database; client
-threads POST raw messages (``message/rfc822``) with a channel token. Every message is new
-(its own Message-ID) from one of --senders addresses, so each answer means: raw stored,
-parsed, sender matched or created, a case opened with its SLA clocks and timeline entry,
-and the acknowledgement queued. Latency is measured from send to last byte of the 202.
-Outbound: --outbound queued rows sent by ``outbound.send`` (one SMTP session per message, as
-the task does) to an aiosmtpd sink on loopback. Client, server and database share the machine.
+Inbound: gunicorn (the server ``rapport serve`` runs) and the dj_queue worker (``rapport
+worker``) in front of a fresh database with a 24/7 SLA policy; client threads POST raw
+messages (``message/rfc822``) with a channel token. Every message is new (its own Message-ID)
+from one of --senders addresses. The door answers 202 once the raw message is stored; the
+worker then parses it, matches or creates the sender, opens a case with its SLA clocks and
+timeline entry and queues the acknowledgement, in batches. Reported: the 202 latency (send
+to last byte) and the rate into cases (processed messages over the time from the first POST
+until the worker has emptied the backlog).
+Outbound: --outbound queued rows sent by ``outbound.send_outbox`` (batches over one SMTP
+connection, as the task does) to an aiosmtpd sink on loopback. Client, server, worker and
+database share the machine.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -28,9 +33,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from django.db import models
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Clock, ensure_database, percentile_ms, setup_django, start_server
+from common import ROOT, Clock, database_url, ensure_database, percentile_ms, setup_django, start_server
 
 
 def raw_message(n: int, senders: int, rng: random.Random) -> bytes:
@@ -130,16 +137,48 @@ def outbound_rate(count: int) -> dict[str, Any]:
         ).id
         for i in range(count)
     ]  # type: ignore[union-attr]
+    assert len(ids) == count
     began = time.perf_counter()
-    for row_id in ids:
-        outbound.send(row_id)
+    cpu = time.process_time()
+    counts = outbound.send_outbox()
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     sink.stop()
     return {
         "messages": count,
         "delivered": len(received),
+        "statuses": counts,
         "msg_per_s": round(count / elapsed, 1),
-        "mode": "sequential, one SMTP session per message",
+        "cpu_ms_per_msg": round(1000 * cpu / count, 2),
+        "mode": f"send_outbox: batches of {outbound.BATCH_SIZE} over one SMTP connection; sink in-process",
+    }
+
+
+def start_worker(db: str) -> subprocess.Popen[bytes]:
+    """The dj_queue worker as `rapport worker` runs it (fork mode), recurring jobs off."""
+    env = {**os.environ, "DATABASE_URL": database_url(db), "DJANGO_SETTINGS_MODULE": "rapport.settings"}
+    argv = [sys.executable, "-m", "rapport.cli", "worker", "--skip-recurring"]
+    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed argv
+
+
+def wait_for_backlog(began: float, timeout: float) -> dict[str, Any]:
+    """Until the worker has taken every stored message: the rate into cases."""
+    from rapport.channels.models import InboundMessage
+
+    deadline = time.perf_counter() + timeout
+    waiting = InboundMessage.objects.filter(status="received").count()
+    while waiting and time.perf_counter() < deadline:
+        time.sleep(0.25)
+        waiting = InboundMessage.objects.filter(status="received").count()
+    elapsed = time.perf_counter() - began
+    statuses = dict(InboundMessage.objects.values_list("status").annotate(n=models.Count("id")))
+    done = sum(n for status, n in statuses.items() if status != "received")
+    return {
+        "statuses": statuses,
+        "left_waiting": waiting,
+        "into_cases_msg_per_s": round(statuses.get("processed", 0) / elapsed, 1),
+        "seconds_until_backlog_empty": round(elapsed, 1),
+        "processed_or_set_aside": done,
     }
 
 
@@ -152,6 +191,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=5000)
     parser.add_argument("--outbound", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--drain-timeout", type=float, default=300)
     args = parser.parse_args()
     clock = Clock()
     ensure_database(args.db, fresh=True)
@@ -171,14 +211,21 @@ def main() -> None:
         email="admin@example.com",
     )
     _, token = services.create_channel(actor=admin, kind="email", name="Care", address="care@example.com")
-    clock.say("database ready; starting gunicorn")
+    add_policy(admin)
+    clock.say("database ready; starting gunicorn and the worker")
     server = start_server(args.db, args.port, args.workers)
+    worker = start_worker(args.db)
     try:
         clock.say(f"inbound for {args.seconds}s over {args.connections} connections")
+        began = time.perf_counter()
         result_in = inbound(args.port, token, args.seconds, args.connections, args.senders)
+        clock.say("waiting for the worker to empty the backlog")
+        result_in |= wait_for_backlog(began, args.drain_timeout)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for child in (server, worker):
+            os.killpg(child.pid, signal.SIGTERM)
+        for child in (server, worker):
+            child.wait(timeout=30)
     from rapport.cases.models import Case
     from rapport.customers.models import Interaction
 
@@ -191,13 +238,30 @@ def main() -> None:
                 "benchmark": "channels",
                 "database": "postgresql",
                 "db": args.db,
-                "server": f"gunicorn, {args.workers} sync workers",
+                "server": f"gunicorn, {args.workers} sync workers; dj_queue worker (fork mode)",
+                "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
                 "inbound_http": result_in,
                 "outbound_smtp": result_out,
                 "targets": {"inbound_msg_per_s": 150, "inbound_p95_ms": 50, "outbound_msg_per_s": 200},
             },
             indent=2,
         )
+    )
+
+
+def add_policy(admin: Any) -> None:
+    """A 24/7 SLA policy, so every case starts its clocks (and schedules their tasks)."""
+    from rapport.cases import services as cases
+
+    week = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    calendar = cases.create_calendar(actor=admin, name="24/7", timezone_name="UTC", weekly_hours=week)
+    cases.create_sla_policy(
+        actor=admin,
+        name="All",
+        calendar_id=calendar.id,
+        first_response_minutes=240,
+        next_response_minutes=240,
+        resolution_minutes=2400,
     )
 
 
