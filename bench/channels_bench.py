@@ -126,7 +126,7 @@ def outbound_rate(count: int) -> dict[str, Any]:
     }
     OutboundMessage.objects.filter(status="queued").update(status="sent")  # the acknowledgements: not timed here
     case = Case.objects.order_by("id").first()
-    ids = [
+    for i in range(count):
         outbound.queue(
             case=case,
             to=f"customer{i}@example.com",
@@ -134,9 +134,7 @@ def outbound_rate(count: int) -> dict[str, Any]:
             body="Your order shipped.",
             kind="reply",
             automatic=False,
-        ).id
-        for i in range(count)
-    ]  # type: ignore[union-attr]
+        )
     began = time.perf_counter()
     cpu = time.process_time()
     counts = outbound.send_outbox()
