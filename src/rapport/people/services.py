@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from rapport.core import audit
@@ -186,15 +186,34 @@ def issue_token(*, actor: Staff | None, staff: Staff) -> str:
 
 
 def authenticate_token(raw: str) -> Staff | None:
-    token = (
-        ApiToken.objects.select_related("staff", "staff__team")
-        .filter(digest=_digest(raw), revoked_at__isnull=True, staff__is_active=True)
-        .first()
-    )
-    if token is None:
-        return None
     now = timezone.now()
+    staff = _token_holder(_digest(raw), stale_before=now - timedelta(minutes=1))
+    if staff is None:
+        return None
     # Touch last_used_at at most once a minute so reads stay reads.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        ApiToken.objects.filter(id=token.id).update(last_used_at=now)
-    return token.staff
+    if staff.token_stale:  # type: ignore[attr-defined]
+        ApiToken.objects.filter(id=staff.token_id).update(last_used_at=now)  # type: ignore[attr-defined]
+    return staff
+
+
+# Every API request runs this: one hand-written join, because the ORM spent three times longer
+# compiling it than the database took to answer.
+_HOLDER_SQL = """
+    SELECT s.*, t.id AS token_id, (t.last_used_at IS NULL OR t.last_used_at < %s) AS token_stale,
+           tm.name AS team_name, tm.lead_id AS team_lead_id
+    FROM people_apitoken t
+    JOIN people_staff s ON s.id = t.staff_id
+    LEFT JOIN people_team tm ON tm.id = s.team_id
+    WHERE t.digest = %s AND t.revoked_at IS NULL AND s.is_active
+"""
+
+
+def _token_holder(digest: str, *, stale_before: datetime) -> Staff | None:
+    """The active holder of a live token, their team loaded, marked whether the token's
+    last use is older than ``stale_before``."""
+    params = [connection.ops.adapt_datetimefield_value(stale_before), digest]
+    holder = next(iter(Staff.objects.raw(_HOLDER_SQL, params)), None)
+    if holder is not None and holder.team_id is not None:
+        values = [holder.team_id, holder.team_name, holder.team_lead_id]  # type: ignore[attr-defined]
+        holder.team = Team.from_db(DEFAULT_DB_ALIAS, ["id", "name", "lead_id"], values)
+    return holder
