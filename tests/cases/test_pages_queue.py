@@ -102,8 +102,11 @@ def test_cached_fields_follow_new_staff_and_renamed_teams(
     client = signed_in(agent)
     assert "Zoe Newcomer" not in client.get("/cases/").content.decode()  # warms the field cache
     zoe = make_staff("zoe", Role.AGENT, team="Front line")
-    Staff.objects.filter(pk=zoe.pk).update(first_name="Zoe", last_name="Newcomer")
-    Team.objects.filter(name="Front line").update(name="Front desk")
+    zoe.first_name, zoe.last_name = "Zoe", "Newcomer"
+    zoe.save()  # a save in this worker forgets the remembered lists at once
+    team = Team.objects.get(name="Front line")
+    team.name = "Front desk"
+    team.save()
     queue = client.get("/cases/").content.decode()
     page = client.get(f"/cases/{case.reference}/").content.decode()
     for body in (queue, page):
@@ -115,3 +118,20 @@ def test_cached_fields_follow_new_staff_and_renamed_teams(
     bad = client.get("/cases/", {"tab": "all", "customer": "-3"})
     assert bad.status_code == 400 and "field--error" in bad.content.decode()
     assert "field--error" not in client.get("/cases/", {"tab": "all"}).content.decode()
+
+
+def test_a_change_saved_elsewhere_shows_once_the_lists_expire(
+    agent: Staff, customer: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in(agent)
+    client.get("/cases/")
+    Staff.objects.filter(pk=agent.pk).update(first_name="Alicia")  # no signal: as if another worker did it
+    assert '<option value="alice">Alicia' not in client.get("/cases/").content.decode()
+    monkeypatch.setattr(queries, "REMEMBER_SECONDS", 0.0)
+    assert '<option value="alice">Alicia' in client.get("/cases/").content.decode()
+    # filtering by someone the remembered list does not know yet reads the list again
+    monkeypatch.setattr(queries, "REMEMBER_SECONDS", 3600.0)
+    make_staff("yann", Role.AGENT, team="Front line")
+    Staff.objects.filter(username="yann").update(first_name="Yann")
+    queries._remembered["staff_choices"] = (queries.time.monotonic(), [("alice", "Alicia")])
+    assert client.get("/cases/", {"tab": "all", "owner": "yann"}).status_code == 200

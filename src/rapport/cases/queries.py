@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from rapport.cases.models import (
@@ -29,12 +32,56 @@ from rapport.cases.models import (
 from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.money import Money
 from rapport.core.pagination import Page, decode_cursor, encode_cursor
+from rapport.people.models import Staff, Team
 
 
 def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
     return queryset.select_related("owner", "team", "customer", "root_cause").prefetch_related(
         Prefetch("clocks", queryset=SlaClock.objects.order_by("id")), "watchers"
     )
+
+
+# --- choices every case page shows ---------------------------------------------------------
+
+REMEMBER_SECONDS = 30.0
+_remembered: dict[str, tuple[float, Any]] = {}
+
+
+def remembered[T](key: str, load: Callable[[], T]) -> T:
+    """Lists the pages show on every request (50 staff, 10 teams, the root causes), read at
+    most every 30 s per worker and at once after a change saved in this worker. Another
+    worker may show a changed list up to 30 s late; forms validate posts against fresh
+    lists (the services refuse inactive people anyway)."""
+    now = time.monotonic()
+    hit = _remembered.get(key)
+    if hit is not None and now - hit[0] < REMEMBER_SECONDS:
+        return cast(T, hit[1])
+    value = load()
+    _remembered[key] = (now, value)
+    return value
+
+
+def forget_choices(**_: Any) -> None:
+    _remembered.clear()
+
+
+for _model in (Staff, Team, RootCause):
+    post_save.connect(forget_choices, sender=_model, dispatch_uid=f"cases-choices-save-{_model.__name__}")
+    post_delete.connect(forget_choices, sender=_model, dispatch_uid=f"cases-choices-delete-{_model.__name__}")
+
+
+def staff_choices(*, cached: bool = False) -> list[tuple[str, str]]:
+    """Active staff as (username, name), by first name."""
+    if cached:
+        return remembered("staff_choices", staff_choices)
+    rows = Staff.objects.active().order_by("first_name", "username").values_list("username", "first_name", "last_name")
+    return [(u, f"{f} {last}".strip() or u) for u, f, last in rows]
+
+
+def team_names(*, cached: bool = False) -> list[str]:
+    if cached:
+        return remembered("team_names", team_names)
+    return list(Team.objects.order_by("name").values_list("name", flat=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +276,15 @@ def compensation_totals(case_ids: list[int]) -> dict[int, dict[str, Decimal]]:
     return totals
 
 
+def granted_totals(compensations: list[Compensation]) -> dict[str, Decimal]:
+    """compensation_totals() for one case whose compensation rows are already loaded."""
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for c in compensations:
+        if c.status == CompensationStatus.GRANTED and c.amount is not None:
+            sums[c.currency] += c.amount
+    return {currency: Money.of(total, currency).amount for currency, total in sums.items()}
+
+
 def customer_compensation_total(customer_id: int) -> dict[str, Decimal]:
     rows = (
         Compensation.objects.filter(customer_id=customer_id, status=CompensationStatus.GRANTED, amount__isnull=False)
@@ -247,7 +303,10 @@ class RootCauseRow:
     compensation: dict[str, Decimal]
 
 
-def root_cause_paths() -> dict[int, str]:
+def root_cause_paths(*, cached: bool = False) -> dict[int, str]:
+    """Every root cause as "Delivery > Late"; ``cached``: see remembered()."""
+    if cached:
+        return remembered("root_cause_paths", root_cause_paths)
     causes = {c.id: c for c in RootCause.objects.all()}
 
     def path(cause: RootCause) -> str:

@@ -48,7 +48,7 @@ from rapport.core.models import Calendar
 from rapport.core.money import Money
 from rapport.core.pagination import Page
 from rapport.customers.models import Customer
-from rapport.people.models import Role, Staff, Team
+from rapport.people.models import Role, Staff
 from rapport.people.permissions import require_role
 from rapport.people.services import authority_for
 
@@ -74,13 +74,7 @@ def _case_or_404(reference: str) -> Case:
         raise Http404(exc.detail) from None
 
 
-def staff_choices() -> list[tuple[str, str]]:
-    rows = Staff.objects.active().order_by("first_name", "username").values_list("username", "first_name", "last_name")
-    return [(u, f"{f} {last}".strip() or u) for u, f, last in rows]
-
-
-def team_names() -> list[str]:
-    return list(Team.objects.order_by("name").values_list("name", flat=True))
+staff_choices, team_names = queries.staff_choices, queries.team_names
 
 
 # --- clocks as the pages show them --------------------------------------------------------
@@ -179,7 +173,9 @@ def _queue_ids(request: StaffRequest, tab: str, form: forms.QueueFilterForm) -> 
 def queue(request: StaffRequest) -> HttpResponse:
     tab = request.GET.get("tab", "mine")
     tab = tab if tab in dict(TABS) else "mine"
-    form = forms.QueueFilterForm(request.GET, staff=staff_choices(), teams=team_names())
+    form = forms.QueueFilterForm(request.GET, staff=staff_choices(cached=True), teams=team_names(cached=True))
+    if not form.is_valid() and {"owner", "team"} & form.errors.keys():  # perhaps new since cached
+        form = forms.QueueFilterForm(request.GET, staff=staff_choices(), teams=team_names())
     page, status = None, 400
     if form.is_valid():
         try:
@@ -306,7 +302,7 @@ def money_text(compensation: Compensation) -> str:
 
 def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, Any]:
     user, now = request.user, timezone.now()
-    staff, teams = staff_choices(), team_names()
+    staff, teams = staff_choices(cached=True), team_names(cached=True)
     version = {"version": case.version}
     limit = authority_for(user)
     compensations = list(
@@ -314,7 +310,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         .select_related("requested_by", "decided_by")
         .order_by("requested_at", "id")
     )
-    paths = queries.root_cause_paths() if case.is_open else {}
+    paths = queries.root_cause_paths(cached=True) if case.is_open else {}
     context: dict[str, Any] = {
         "case": case,
         "clocks": clock_views(case, now),
@@ -323,7 +319,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         "compensations": [
             (c, services.can_decide(user, c, limit.max_compensation), money_text(c)) for c in compensations
         ],
-        "totals": queries.compensation_totals([case.id]).get(case.id, {}),
+        "totals": queries.granted_totals(compensations),
         "limit": limit.max_compensation,
         "is_complaint": case.type == CaseType.COMPLAINT,
         "open_statuses": [(s, STATUS_BUTTONS[s]) for s in STATUS_BUTTONS if s != case.status],
