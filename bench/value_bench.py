@@ -230,6 +230,109 @@ def import_rate(rows: int, clock: Clock) -> dict[str, Any]:
     }
 
 
+DAY0 = np.datetime64("2024-01-01T10:00:00")
+
+
+def _copy(table: str, columns: list[str], lines: list[str]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for start in range(0, len(lines), 50_000):
+            copy.write("".join(lines[start : start + 50_000]).encode())
+
+
+def orders_from(data: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order rows (customer index, day, revenue) that summarise back to about the simulated
+    (x, t_x, T, zbar): a first order, x − 1 repeat days between it and the last, and the last."""
+    rng = np.random.default_rng(seed)
+    first = CALIBRATION_DAYS - np.round(data["T"] * 7)
+    last = first + np.round(data["t_x"] * 7)
+    x = data["x"].astype(np.int64)
+    who_repeat = np.repeat(np.arange(len(x)), x)
+    is_last = np.zeros(len(who_repeat), dtype=bool)
+    is_last[np.cumsum(x)[x > 0] - 1] = True
+    span = (last - first)[who_repeat]
+    day = np.where(
+        is_last,
+        last[who_repeat],
+        first[who_repeat] + 1 + np.floor(rng.random(len(who_repeat)) * np.maximum(span - 1, 1)),
+    )
+    spend = np.where(data["zbar"] > 0, data["zbar"], 20.0)
+    who = np.concatenate([np.arange(len(x)), who_repeat])
+    days = np.concatenate([first, np.minimum(day, last[who_repeat])])
+    revenue = np.round(spend[who] * rng.gamma(20, 1 / 20, len(who)), 2) + 0.01
+    return who, days, revenue
+
+
+def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock: Clock) -> dict[str, Any]:
+    """The nightly path on PostgreSQL at full size: customers and orders COPY-loaded, then the
+    services the scheduled job runs: BG/NBD and Gamma-Gamma fits from the order table, and
+    ``snapshot_values`` (summaries, margins, cost to serve, scores, RFM, segments, tiers, the
+    CustomerValue rows, care_tier and segment on the customers)."""
+    db = "rapport_value_snapshot_bench"
+    ensure_database(db, fresh=True)
+    setup_django(db)
+    from datetime import date
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from rapport.value import services
+
+    call_command("migrate", verbosity=0)
+    clock.say(f"snapshot bench: loading {customers} customers")
+    now = "2026-01-01 00:00:00+00"
+    lines = [
+        f"Customer {i}\tperson\tactive\tX{i}\t\ten\tUTC\tf\tf\tf\tf\t\t{now}\t{now}\t1\n" for i in range(customers)
+    ]
+    _copy(
+        "customers_customer",
+        ["name", "kind", "status", "external_id", "preferred_channel", "language", "timezone", "consent_email",
+         "consent_phone", "consent_post", "consent_marketing", "notes", "created_at", "updated_at", "version"],
+        lines,
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM customers_customer")
+        base = cursor.fetchone()[0]
+    who, days, revenue = orders_from(data, seed)
+    stamps = (DAY0 + days.astype("timedelta64[D]")).astype(str)
+    clock.say(f"snapshot bench: loading {len(who)} orders")
+    lines = [
+        f"S-{i}\t{base + who[i]}\t{stamps[i]}Z\t{revenue[i]:.2f}\t{revenue[i] * 0.6:.2f}\tEUR\tf\t{now}\n"
+        for i in range(len(who))
+    ]
+    _copy(
+        "value_order",
+        ["reference", "customer_id", "ordered_at", "revenue", "cost", "currency", "is_refund", "created_at"],
+        lines,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer; ANALYZE value_order")
+    end = date(2024, 1, 1).fromordinal(date(2024, 1, 1).toordinal() + CALIBRATION_DAYS - 1)
+    from rapport.value.models import TierRules
+
+    TierRules.objects.create(
+        rules=[{"tier": "platinum", "top_percent": 5.0}, {"tier": "gold", "top_percent": 15.0},
+               {"tier": "basic", "when": "negative_margin"}],
+        default="standard",
+    )  # fmt: skip
+    out: dict[str, Any] = {"customers": customers, "orders": len(who), "calibration_end": end.isoformat()}
+    for model in ("bgnbd", "gammagamma"):
+        fit, wall, cpu = timed(lambda m=model: services.run_fit(actor=None, model=m, calibration_end=end))
+        out[f"{model}_fit_from_orders"] = {
+            "seconds": wall,
+            "cpu_seconds": cpu,
+            "status": fit.status,
+            "params": fit.params,
+        }
+        clock.say(f"snapshot bench: {model} fit from the order table {wall:.1f}s")
+    for run in ("first", "second"):  # the second replaces the first (same as_of): the nightly re-run
+        count, wall, cpu = timed(lambda: services.snapshot_values(actor=None))
+        out[f"snapshot_{run}"] = {"seconds": wall, "cpu_seconds": cpu, "customers": count}
+        clock.say(f"snapshot bench: snapshot_values ({run}) {wall:.1f}s for {count}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -237,6 +340,8 @@ def main() -> None:
     parser.add_argument("--lifetimes-python", default="", help="a Python with lifetimes 0.11.3 (empty: skip)")
     parser.add_argument("--pareto", action="store_true", help="also Pareto/NBD (lifetimes takes minutes at 1M)")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--snapshot", action="store_true", help="time fits from orders + snapshot_values on PostgreSQL")
+    parser.add_argument("--no-fits", action="store_true", help="skip the in-memory fit comparison")
     args = parser.parse_args()
     clock = Clock()
     clock.say(f"simulating {args.customers} customers")
@@ -248,9 +353,10 @@ def main() -> None:
         "distinct_histories": len(np.unique(np.column_stack([data["x"], data["t_x"], data["T"]]), axis=0)),
         "time_unit": "week",
         "true_params": {"bgnbd (alpha per day)": TRUE_BGNBD, "gammagamma": TRUE_GG},
-        "ours": ours(data, args.pareto, clock),
     }
-    if args.lifetimes_python:
+    if not args.no_fits:
+        result["ours"] = ours(data, args.pareto, clock)
+    if args.lifetimes_python and not args.no_fits:
         theirs = lifetimes(args.lifetimes_python, data, args.pareto, clock)
         result["lifetimes_0_11_3"] = theirs
         side: dict[str, Any] = {}
@@ -277,6 +383,9 @@ def main() -> None:
         result["side_by_side"] = side
     if args.orders:
         result["order_import"] = import_rate(args.orders, clock)
+    if args.snapshot:
+        result["snapshot"] = snapshot_bench(args.customers, data, args.seed, clock)
+    result["load_average_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     print(json.dumps(result, indent=2, default=float))
 
 

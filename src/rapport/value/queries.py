@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -102,7 +103,7 @@ def summarise(
         .annotate(revenue=Sum("revenue", filter=Q(currency=currency)))
         .order_by("customer_id", "day")
     )
-    rows = list(days)
+    rows = fetch_rows(days)
     if not rows:
         empty = np.zeros(0)
         return Summaries(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, currency)
@@ -137,12 +138,28 @@ def margins(
         )
         .order_by("customer_id")
     )
+    got = fetch_rows(rows)
     revenue, margin = np.zeros(len(customer_ids)), np.zeros(len(customer_ids))
-    for cid, total, gain in rows:
-        at = int(np.searchsorted(customer_ids, cid))
-        if at < len(customer_ids) and customer_ids[at] == cid:
-            revenue[at], margin[at] = float(total or 0), float(gain or 0)
+    if not got or not len(customer_ids):
+        return revenue, margin
+    ids = np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got))
+    at = np.minimum(np.searchsorted(customer_ids, ids), len(customer_ids) - 1)
+    found = customer_ids[at] == ids
+    revenue[at[found]] = np.fromiter((float(r[1] or 0) for r in got), dtype=np.float64, count=len(got))[found]
+    margin[at[found]] = np.fromiter((float(r[2] or 0) for r in got), dtype=np.float64, count=len(got))[found]
     return revenue, margin
+
+
+def fetch_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a values_list query. On PostgreSQL straight from the cursor: the driver already
+    gives dates and Decimals, and Django's per-value converters cost more than the query itself
+    at millions of rows."""
+    if connection.vendor != "postgresql":
+        return list(queryset)
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 # --- orders ------------------------------------------------------------------------------------

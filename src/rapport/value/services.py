@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from numpy.typing import NDArray
 
@@ -264,29 +264,23 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
     )
     with transaction.atomic():
         CustomerValue.objects.filter(as_of=as_of, fit=frequency).delete()  # a re-run replaces, never doubles
-        CustomerValue.objects.bulk_create(
-            (
-                CustomerValue(
-                    customer_id=int(cid),
-                    fit=frequency,
-                    as_of=as_of,
-                    p_alive=float(scores.p_alive[i]),
-                    expected_orders_12m=float(scores.expected_orders[i]),
-                    expected_margin_12m=_cents(scores.expected_margin[i]),
-                    clv=_cents(scores.clv[i]),
-                    currency=currency,
-                    margin_to_date=_cents(margin[i]),
-                    revenue_to_date=_cents(revenue[i]),
-                    cost_to_serve=_cents(cost[i]),
-                    recency_score=int(r[i]),
-                    frequency_score=int(f[i]),
-                    monetary_score=int(m[i]),
-                    segment=str(segment[i]),
-                    tier=str(tier[i]),
-                )
-                for i, cid in enumerate(data.customer_ids)
-            ),
-            batch_size=SNAPSHOT_BATCH,
+        _write_snapshots(
+            frequency,
+            as_of,
+            currency,
+            customer_id=data.customer_ids,
+            p_alive=scores.p_alive,
+            expected_orders_12m=scores.expected_orders,
+            expected_margin_12m=scores.expected_margin,
+            clv=scores.clv,
+            margin_to_date=margin,
+            revenue_to_date=revenue,
+            cost_to_serve=cost,
+            recency_score=r,
+            frequency_score=f,
+            monetary_score=m,
+            segment=segment,
+            tier=tier,
         )
         audit.record(
             actor=actor,
@@ -298,6 +292,43 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
         set_care_tier(actor=actor, customer_ids_by_tier=_ids_by_tier(data.customer_ids, tier))
         set_segments(actor=actor, customer_ids_by_segment=_ids_by_tier(data.customer_ids, segment))
     return len(data.customer_ids)
+
+
+MONEY_COLUMNS = ("expected_margin_12m", "clv", "margin_to_date", "revenue_to_date", "cost_to_serve")
+
+
+def _write_snapshots(fit: ValueFit, as_of: date, currency: str, **columns: NDArray[Any]) -> None:
+    """One CustomerValue row per customer. PostgreSQL: COPY of lines formatted straight from the
+    arrays (building a million model instances costs ~25 µs each; a line ~2 µs); others: bulk_create."""
+    names = list(columns)
+    values = [np.round(v, 2).tolist() if k in MONEY_COLUMNS else v.tolist() for k, v in columns.items()]
+    rows = zip(*values, strict=True)
+    if connection.vendor != "postgresql":
+        CustomerValue.objects.bulk_create(
+            (
+                CustomerValue(fit=fit, as_of=as_of, currency=currency, **dict(zip(names, row, strict=True)))
+                for row in rows
+            ),
+            batch_size=SNAPSHOT_BATCH,
+        )
+        return
+    fixed = f"{fit.id}\t{as_of.isoformat()}\t{currency}\t{timezone.now().isoformat()}"
+    # Segment and tier names are short slugs (letters, digits, - and _): nothing to escape.
+    fields = "\t".join("{:.2f}" if k in MONEY_COLUMNS else "{}" for k in names)
+    line = f"{fields}\t{fixed}\n"
+    with connection.cursor() as cursor:
+        table, columns_sql = (
+            CustomerValue._meta.db_table,
+            ", ".join([*names, "fit_id", "as_of", "currency", "created_at"]),
+        )
+        with cursor.copy(f"COPY {table} ({columns_sql}) FROM STDIN") as copy:
+            batch: list[str] = []
+            for row in rows:
+                batch.append(line.format(*row))
+                if len(batch) == 50_000:
+                    copy.write("".join(batch).encode())
+                    batch.clear()
+            copy.write("".join(batch).encode())
 
 
 def _ids_by_tier(customer_ids: NDArray[np.int64], tiers: NDArray[np.str_]) -> dict[str, list[int]]:
