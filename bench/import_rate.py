@@ -20,7 +20,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -115,7 +114,6 @@ def _cpu_of(pid: int) -> float:
 def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, object]:
     from django.db import connection
 
-    from rapport.customers import imports
     from rapport.customers.imports import import_customers
     from rapport.customers.models import ContactPoint, Customer, NameKey
     from rapport.people.models import Staff
@@ -127,16 +125,6 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         write_csv(partial, rows, managers)
         partial.rename(path)  # an interrupted run leaves no truncated file behind
     clock.say(f"{path.name}: {path.stat().st_size / 1e6:.0f} MB")
-    marks: dict[str, float] = {}
-    copies: dict[str, float] = {}
-    copy = imports._copy
-
-    def timed_copy(table: str, columns: Any, rows_in: Any) -> None:  # where the write phase goes
-        began = time.perf_counter()
-        copy(table, columns, rows_in)
-        copies[table] = round(time.perf_counter() - began, 2)
-
-    imports._copy = timed_copy
     meter = Meter()
     start = time.perf_counter()
     profiler = cProfile.Profile() if profile else None
@@ -146,7 +134,6 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         actor=None,
         source=path,
         dry_run=False,
-        on_write=lambda: marks.setdefault("validated", time.perf_counter()),
     )
     if profiler:
         profiler.disable()
@@ -155,7 +142,6 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
     figures = meter.stop(rows)
     if report.errors:
         raise SystemExit(f"the generated file has errors: {report.errors[:5]}")
-    validated = marks.get("validated", start) - start
     clock.say(f"{rows:,} rows in {elapsed:.1f}s ({rows / elapsed:,.0f} rows/s)")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
@@ -165,9 +151,6 @@ def run_one(rows: int, db: str, clock: Clock, profile: str | None) -> dict[str, 
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "seconds": round(elapsed, 2),
         "rows_per_s": round(rows / elapsed),
-        "validate_s": round(validated, 2),
-        "write_s": round(elapsed - validated, 2),
-        "copy_s": copies,
         **{k: v for k, v in figures.items() if k not in ("seconds", "rows_per_s")},
         "customers": Customer.objects.count(),
         "contact_points": ContactPoint.objects.count(),

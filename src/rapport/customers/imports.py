@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -44,8 +45,9 @@ from typing import IO, Any, cast
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from rapport.core import audit
 from rapport.core.errors import Conflict, InvalidInput, NotFound
@@ -87,6 +89,7 @@ COLUMNS = (
 LIST_SEPARATOR = ";"
 PROGRESS_EVERY = 5000
 LOOKUP_CHUNK = 5000  # values per bulk "already taken?" query
+WRITE_CHUNK = 50_000  # rows validated while the previous chunk is written (PostgreSQL)
 _TRUE = frozenset({"true", "yes", "1", "y", "t"})
 _FALSE = frozenset({"false", "no", "0", "n", "f", ""})
 
@@ -444,6 +447,10 @@ class _Validator:
         self.external_lines: dict[str, int] = {}
         self.managers: dict[str, list[int]] = {}  # username -> lines
         self.repeated: set[tuple[str, str]] = set()
+        # Values seen for the first time since the last look at the database (see _Checker).
+        self.new_emails: list[str] = []
+        self.new_externals: list[str] = []
+        self.on_chunk: Callable[[], None] | None = None  # called every WRITE_CHUNK valid rows
 
     def error(self, line: int, column: str, message: str) -> None:
         self.report.errors.append(RowError(line, column, message))
@@ -482,6 +489,8 @@ class _Validator:
             self.row(line, names, cells)
             if self.progress and self.report.rows % PROGRESS_EVERY == 0:
                 self.progress(self.report.rows, self.total)
+            if self.on_chunk and self.report.rows % WRITE_CHUNK == 0:
+                self.on_chunk()
         if names is None:
             self.error(1, "header", f"The file is empty; the first line must name the columns ({', '.join(COLUMNS)}).")
 
@@ -568,10 +577,14 @@ class _Validator:
             first = self.email_lines.setdefault(email, line)
             if first != line:
                 self.duplicate(first, line, "emails", email)
+            else:
+                self.new_emails.append(email)
         if external:
             first = self.external_lines.setdefault(external, line)
             if first != line:
                 self.duplicate(first, line, "external_id", external)
+            else:
+                self.new_externals.append(external)
 
     def duplicate(self, first: int, line: int, column: str, value: str) -> None:
         # Both lines are reported; the first line once per value however often it repeats.
@@ -602,50 +615,84 @@ def _taken(model: type[Any], column: str, values: list[str], **where: str) -> It
         yield from model.objects.filter(**{f"{column}__in": chunk}, **where).values_list(column, owner)
 
 
-def _check_database(check: _Validator) -> dict[str, int]:
-    """Bulk checks against existing rows; returns the managers' ids by username."""
-    emails = list(check.email_lines)
-    if emails:
-        for value, customer_id in _taken(ContactPoint, "value", emails, kind=ContactPointKind.EMAIL.value):
-            check.error(
-                check.email_lines[value],
-                "emails",
-                f"{value} already belongs to customer {format_reference(customer_id)}.",
-            )
-    if check.external_lines:
-        for value, customer_id in _taken(Customer, "external_id", list(check.external_lines)):
-            check.error(
-                check.external_lines[value],
-                "external_id",
-                f"The external id '{value}' already belongs to customer {format_reference(customer_id)}.",
-            )
-    found = {s.username: s for s in Staff.objects.filter(username__in=list(check.managers))}
-    for username, lines in check.managers.items():
+class _Checker:
+    """The checks against existing rows, a few bulk queries per look: emails and external ids
+    taken, account managers unknown. Each look covers what the validator has seen since the
+    last one, so the writer can look chunk by chunk and the dry run once at the end."""
+
+    def __init__(self, check: _Validator) -> None:
+        self.check = check
+        self.found: dict[str, Staff] = {}  # managers by username
+        self.looked_up: set[str] = set()
+
+    def look(self) -> None:
+        check = self.check
+        emails, check.new_emails = check.new_emails, []
+        externals, check.new_externals = check.new_externals, []
+        if emails:
+            for value, customer_id in _taken(ContactPoint, "value", emails, kind=ContactPointKind.EMAIL.value):
+                check.error(
+                    check.email_lines[value],
+                    "emails",
+                    f"{value} already belongs to customer {format_reference(customer_id)}.",
+                )
+        if externals:
+            for value, customer_id in _taken(Customer, "external_id", externals):
+                check.error(
+                    check.external_lines[value],
+                    "external_id",
+                    f"The external id '{value}' already belongs to customer {format_reference(customer_id)}.",
+                )
+        usernames = [name for name in check.managers if name not in self.looked_up]
+        if usernames:
+            self.looked_up.update(usernames)
+            self.found.update((s.username, s) for s in Staff.objects.filter(username__in=usernames))
+
+    def manager_ids(self) -> dict[str, int]:
+        return {name: staff.id for name, staff in self.found.items()}
+
+    def managers_ok(self) -> bool:
+        """Whether every manager named so far is one a customer may have (no error reported)."""
+        return all(self._manager_problem(name) is None for name in self.check.managers)
+
+    def report_managers(self) -> None:
+        for username, lines in self.check.managers.items():
+            message = self._manager_problem(username)
+            if message is not None:
+                for line in lines:
+                    self.check.error(line, "account_manager", message)
+
+    def _manager_problem(self, username: str) -> str | None:
         try:
             services.clean_customer_input(
-                services.CustomerInput(account_manager=username), creating=False, managers=found
+                services.CustomerInput(account_manager=username), creating=False, managers=self.found
             )
         except InvalidInput as exc:
-            message = " ".join(exc.errors.get("account_manager", ["unknown staff member"]))
-            for line in lines:
-                check.error(line, "account_manager", message)
-    return {name: staff.id for name, staff in found.items()}
+            return " ".join(exc.errors.get("account_manager", ["unknown staff member"]))
+        return None
+
+
+def _check_database(check: _Validator) -> dict[str, int]:
+    """Bulk checks against existing rows; returns the managers' ids by username."""
+    checker = _Checker(check)
+    checker.look()
+    checker.report_managers()
+    return checker.manager_ids()
 
 
 # --- writing --------------------------------------------------------------------------------
-def skip_row_checks(parents: dict[type[Any], Iterable[int]]) -> bool:
+def skip_row_checks() -> bool:
     """Inside the write transaction on PostgreSQL: stop the per-row foreign-key triggers for the
-    rows this transaction inserts, and check the parents they point to as one set instead.
+    rows this transaction inserts; the caller checks the parents as a set (``lock_parents``).
 
     A foreign key costs PostgreSQL one trigger per inserted row at commit: an index probe and a
     key-share lock on the parent row, about half of a customer import's database time. The
-    import writes rows whose parents it has just inserted itself (invisible to everyone else) or
-    looked up (``parents``: model -> ids); locking those with one ``FOR KEY SHARE`` query, and
-    finding every one of them, is what the triggers would have done row by row, so the rows are
-    exactly as checked. It needs ``session_replication_role`` (a superuser, or
-    ``GRANT SET ON PARAMETER session_replication_role`` on PostgreSQL 15+); without it the
-    triggers stay on. Call ``restore_row_checks`` after the bulk statements.
-    Raises ``Conflict`` when a parent has gone since it was looked up.
+    imports write rows whose parents they have just inserted themselves (invisible to everyone
+    else) or looked up; locking those with one ``FOR KEY SHARE`` query, and finding every one
+    of them, is what the triggers would have done row by row, so the rows are exactly as
+    checked. It needs ``session_replication_role`` (a superuser, or ``GRANT SET ON PARAMETER
+    session_replication_role`` on PostgreSQL 15+); without it the triggers stay on and this
+    answers False. Call ``restore_row_checks`` after the bulk statements.
     """
     if connection.vendor != "postgresql":
         return False
@@ -654,6 +701,12 @@ def skip_row_checks(parents: dict[type[Any], Iterable[int]]) -> bool:
             cursor.execute("SET LOCAL session_replication_role = replica")
     except DatabaseError:
         return False
+    return True
+
+
+def lock_parents(parents: dict[type[Any], Iterable[int]]) -> bool:
+    """Lock the parent rows (model -> ids) the bulk rows point to, as the triggers would;
+    ``Conflict`` when one has gone since it was looked up. Always True (for ``and``)."""
     with connection.cursor() as cursor:
         for model, ids in parents.items():
             wanted = sorted(set(ids))
@@ -674,10 +727,30 @@ def restore_row_checks() -> None:
         cursor.execute("SET LOCAL session_replication_role = origin")
 
 
-def _copy(table: str, columns: Iterable[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+def _copy(table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+    _copy_text(connection.cursor(), table, columns, lines)
+
+
+COPY_CHUNK = 5000  # lines per write
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(cursor: Any, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+    """COPY in PostgreSQL's text format, lines made here (``_text`` escapes what must be):
+    psycopg's per-value adaptation (``write_row``) costs more than making the line."""
+    with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == COPY_CHUNK:
+                copy.write("".join(chunk).encode())
+                chunk = []
+        if chunk:
+            copy.write("".join(chunk).encode())
+
+
+def _text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if "\\" in value or not value.isprintable() else value
 
 
 def _reserve_ids(count: int) -> list[int]:
@@ -749,24 +822,57 @@ CONTACT_COLUMNS = ("customer_id", "kind", "value", "label", "is_primary", "bounc
 def _write_postgresql(
     rows: list[Row], managers: dict[str, int], cleaner: _Cleaner, tag_ids: dict[str, int]
 ) -> list[int]:
-    now = timezone.now()
     ids = _reserve_ids(len(rows))
-    _copy(
-        Customer._meta.db_table,
-        CUSTOMER_COLUMNS,
-        (_customer_values(r, i, managers, now) for i, r in zip(ids, rows, strict=True)),
-    )
+    _copy_rows(_copy, ids, rows, managers, cleaner, tag_ids, timezone.now())
+    return ids
+
+
+def _copy_rows(
+    copy: Callable[[str, Iterable[str], Iterable[str]], None],
+    ids: list[int],
+    rows: list[Row],
+    managers: dict[str, int],
+    cleaner: _Cleaner,
+    tag_ids: dict[str, int],
+    now: Any,
+) -> None:
+    stamp = now.isoformat()
+    copy(Customer._meta.db_table, CUSTOMER_COLUMNS, _customer_lines(ids, rows, managers, stamp))
     # Contact points and name keys go in sorted by value: three of the contact point indexes
     # and two of the name key indexes lead with it, and B-tree inserts in key order touch a
     # few hot pages instead of a random page per row once the index outgrows the cache.
     contacts = sorted(_contact_rows(ids, rows, now), key=itemgetter(2))
-    _copy(ContactPoint._meta.db_table, CONTACT_COLUMNS, contacts)
+    copy(
+        ContactPoint._meta.db_table,
+        CONTACT_COLUMNS,
+        (
+            f"{c}\t{kind}\t{_text(value)}\t\t{'t' if first else 'f'}\tf\t{stamp}\n"
+            for c, kind, value, _, first, _, _ in contacts
+        ),
+    )
     del contacts
     keys = sorted(_name_key_rows(ids, rows, cleaner), key=itemgetter(1))
-    _copy(NameKey._meta.db_table, ("customer_id", "key"), keys)
+    copy(NameKey._meta.db_table, ("customer_id", "key"), (f"{c}\t{_text(key)}\n" for c, key in keys))
     del keys
-    _copy(Customer.tags.through._meta.db_table, ("customer_id", "tag_id"), _tag_rows(ids, rows, tag_ids))
-    return ids
+    copy(
+        Customer.tags.through._meta.db_table,
+        ("customer_id", "tag_id"),
+        (f"{c}\t{t}\n" for c, t in _tag_rows(ids, rows, tag_ids)),
+    )
+
+
+_NULL = "\\N"
+
+
+def _customer_lines(ids: list[int], rows: list[Row], managers: dict[str, int], stamp: str) -> Iterator[str]:
+    for cid, r in zip(ids, rows, strict=True):
+        manager = managers[r[R_MANAGER]] if r[R_MANAGER] else _NULL
+        external = _NULL if r[R_EXTERNAL] is None else _text(r[R_EXTERNAL])
+        consents = "\t".join("t" if c else "f" for c in r[9:13])
+        yield (
+            f"{cid}\t{_text(r[R_NAME])}\t{r[2]}\t{r[3]}\t{manager}\t{external}\t{r[6]}\t{r[7]}\t{r[8]}\t"
+            f"{consents}\t{_text(r[R_NOTES])}\t{stamp}\t{stamp}\t1\n"
+        )
 
 
 def _write_orm(rows: list[Row], managers: dict[str, int], cleaner: _Cleaner, tag_ids: dict[str, int]) -> list[int]:
@@ -810,11 +916,15 @@ def _write(actor: Staff | None, check: _Validator, managers: dict[str, int], job
     rows = check.rows
     tag_ids = {name: tag.id for name, tag in services.tags_by_name(t for r in rows for t in r[R_TAGS]).items()}
     used_managers = [managers[r[R_MANAGER]] for r in rows if r[R_MANAGER]]
-    skipped = skip_row_checks({Staff: used_managers, Tag: tag_ids.values()})
+    skipped = skip_row_checks() and lock_parents({Staff: used_managers, Tag: tag_ids.values()})
     write = _write_postgresql if connection.vendor == "postgresql" else _write_orm
     ids = write(rows, managers, check.cleaner, tag_ids)
     if skipped:
         restore_row_checks()
+    _record(actor, check, ids, len(tag_ids), job_id)
+
+
+def _record(actor: Staff | None, check: _Validator, ids: list[int], tags: int, job_id: int | None) -> None:
     report = check.report
     report.created = len(ids)
     report.id_ranges = _id_ranges(ids)
@@ -830,10 +940,85 @@ def _write(actor: Staff | None, check: _Validator, managers: dict[str, int], job
             "rows": report.rows,
             "created": report.created,
             "customer_id_ranges": [list(r) for r in report.id_ranges],
-            "contact_points": sum(len(r[R_EMAILS]) + len(r[R_PHONES]) for r in rows),
-            "tags": len(tag_ids),
+            "contact_points": sum(len(r[R_EMAILS]) + len(r[R_PHONES]) for r in check.rows),
+            "tags": tags,
         },
     )
+
+
+class _ChunkWriter:
+    """PostgreSQL, real import: validation and writing overlap. Every ``WRITE_CHUNK`` valid rows
+    the validator hands over; this thread looks the new values up in the database, then a
+    second thread COPYs the chunk on this same connection and transaction while this one
+    validates the next chunk, so Python and PostgreSQL work at the same time on two cores.
+    After the first bad row nothing more is written (the validation goes on, to report every
+    bad row) and the caller rolls the transaction back: all or nothing, as before.
+
+    Only the writer thread uses the connection while it runs (``wait`` comes first in every
+    step that queries); progress callbacks must write through a connection of their own."""
+
+    def __init__(self, check: _Validator, on_write: Callable[[], None] | None) -> None:
+        self.check = check
+        self.checker = _Checker(check)
+        self.on_write = on_write
+        self.handed = 0  # rows of check.rows handed to the writer
+        self.ids: list[int] = []
+        self.tag_ids: dict[str, int] = {}
+        self.locked: set[int] = set()
+        self.now = timezone.now()
+        self.skipped = skip_row_checks()
+        connection.ensure_connection()
+        self.raw = connection.connection
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        check.on_chunk = self.chunk
+
+    def chunk(self) -> None:
+        self.wait()
+        self.checker.look()
+        rows = self.check.rows[self.handed :]
+        self.handed = len(self.check.rows)
+        if not rows or self.check.report.errors or not self.checker.managers_ok():
+            return
+        if self.on_write and not self.ids:
+            self.on_write()
+        managers = self.checker.manager_ids()
+        new_tags = {t for r in rows for t in r[R_TAGS] if t not in self.tag_ids}
+        fresh = {name: tag.id for name, tag in services.tags_by_name(new_tags).items()} if new_tags else {}
+        self.tag_ids.update(fresh)
+        new_managers = {managers[r[R_MANAGER]] for r in rows if r[R_MANAGER]} - self.locked
+        self.locked |= new_managers
+        if self.skipped:
+            lock_parents({Staff: new_managers, Tag: fresh.values()})
+        ids = _reserve_ids(len(rows))
+        self.ids += ids
+        args = (ids, rows, managers, self.check.cleaner, dict(self.tag_ids), self.now)
+        self.thread = threading.Thread(target=self._run, args=args, name="customer-import-writer")
+        self.thread.start()
+
+    def _run(self, *args: Any) -> None:
+        try:
+            _copy_rows(self._copy, *args)
+        except BaseException as exc:  # handed to the validating thread by wait()
+            self.failure = exc
+
+    def _copy(self, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+        _copy_text(self.raw.cursor(), table, columns, lines)
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+
+    def finish(self) -> bool:
+        """Write the last rows; whether everything is written (no bad row anywhere)."""
+        self.chunk()
+        self.wait()
+        self.checker.report_managers()
+        return not self.check.report.errors
 
 
 def import_customers(
@@ -849,7 +1034,10 @@ def import_customers(
 
     ``progress(rows_done, rows_total)`` is called every few thousand rows while validating
     (``rows_total`` is 0 when the source cannot be counted in advance); ``on_write`` just
-    before the write transaction starts. ``actor`` None is the system (operator commands).
+    before the first rows are written. ``actor`` None is the system (operator commands).
+    On PostgreSQL a real import validates and writes at once inside its transaction, so
+    ``progress`` and ``on_write`` must not write through this thread's connection
+    (``run_job`` gives them a connection of their own).
     """
     if actor is not None:
         require_role(actor, Role.MANAGER, "import customers")
@@ -858,25 +1046,68 @@ def import_customers(
     try:
         total = count_rows(stream) if progress and stream.seekable() else 0
         check = _Validator(report, progress, total)
-        try:
-            check.run(_text_lines(stream))
-        except _EncodingError as exc:
-            check.error(exc.line, "file", 'The file is not UTF-8 text. Save it as "CSV UTF-8" and upload it again.')
-        except csv.Error as exc:
-            check.error(report.rows + 2, "file", f"The file is not valid CSV: {exc}.")
+        overlapped = connection.vendor == "postgresql" and not dry_run
+        if overlapped:
+            _import_overlapped(actor, check, stream, on_write, job_id)
+        else:
+            _read(check, stream)
+            managers = _check_database(check)
     finally:
         if isinstance(source, Path):
             stream.close()
-    managers = _check_database(check)
     if progress:
         progress(report.rows, total or report.rows)
     report.errors.sort(key=lambda e: e.line)
-    if report.errors or dry_run:
+    if report.errors or dry_run or overlapped:
         return report
     if on_write:
         on_write()
-    _write(actor, check, managers, job_id)
+    try:
+        _write(actor, check, managers, job_id)
+    except IntegrityError as exc:
+        report.created, report.id_ranges = 0, []
+        raise Conflict(TAKEN_MEANWHILE) from exc
     return report
+
+
+TAKEN_MEANWHILE = "An email or external id in this file was taken meanwhile; nothing was imported."
+
+
+def _read(check: _Validator, stream: IO[bytes] | IO[str]) -> None:
+    try:
+        check.run(_text_lines(stream))
+    except _EncodingError as exc:
+        check.error(exc.line, "file", 'The file is not UTF-8 text. Save it as "CSV UTF-8" and upload it again.')
+    except csv.Error as exc:
+        check.error(check.report.rows + 2, "file", f"The file is not valid CSV: {exc}.")
+
+
+def _import_overlapped(
+    actor: Staff | None,
+    check: _Validator,
+    stream: IO[bytes] | IO[str],
+    on_write: Callable[[], None] | None,
+    job_id: int | None,
+) -> None:
+    """Validate and write at once in one transaction, rolled back if any row is bad."""
+    try:
+        with transaction.atomic():
+            writer = _ChunkWriter(check, on_write)
+            try:
+                _read(check, stream)
+                complete = writer.finish()
+            finally:
+                if writer.thread is not None:
+                    writer.thread.join()
+            if not complete:
+                transaction.set_rollback(True)
+                return
+            if writer.skipped:
+                restore_row_checks()
+            _record(actor, check, writer.ids, len(writer.tag_ids), job_id)
+    except (IntegrityError, psycopg_errors.IntegrityError) as exc:
+        check.report.created, check.report.id_ranges = 0, []
+        raise Conflict(TAKEN_MEANWHILE) from exc
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -971,13 +1202,34 @@ def _export_chunk(writer: Any, buffer: io.StringIO, chunk: list[tuple[Any, ...]]
 
 
 # --- background jobs --------------------------------------------------------------------------
-def _job_progress(job_id: int) -> Progress:
-    def progress(done: int, total: int) -> None:
-        # Runs between statements of the validation pass, outside any transaction, so the
-        # page polling the job sees it at once.
-        ImportJob.objects.filter(id=job_id).update(rows_done=done, rows_total=max(total, done))
+class _JobTracker:
+    """A job's progress and status, written where the page polling it sees them at once. On
+    PostgreSQL the import validates inside its open transaction (see ``_ChunkWriter``), so
+    they go through a connection of their own, in autocommit; SQLite validates before its
+    transaction and has a single writer, so there the import's connection writes them."""
 
-    return progress
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.side = connections.create_connection(DEFAULT_DB_ALIAS) if connection.vendor == "postgresql" else None
+
+    def progress(self, done: int, total: int) -> None:
+        self._update(rows_done=done, rows_total=max(total, done))
+
+    def importing(self) -> None:
+        self._update(status=ImportStatus.IMPORTING.value)
+
+    def _update(self, **values: Any) -> None:
+        if self.side is None:
+            ImportJob.objects.filter(id=self.job_id).update(**values)
+            return
+        columns = ", ".join(f"{name} = %s" for name in values)
+        sql = f"UPDATE {ImportJob._meta.db_table} SET {columns} WHERE id = %s"  # noqa: S608 - our names
+        with self.side.cursor() as cursor:
+            cursor.execute(sql, [*values.values(), self.job_id])
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
 
 
 @transaction.atomic
@@ -1021,10 +1273,6 @@ def _enqueue(job: ImportJob) -> None:
     transaction.on_commit(lambda: run_import.enqueue(job.id))
 
 
-def _set_status(job_id: int, status: str) -> None:
-    ImportJob.objects.filter(id=job_id).update(status=status)
-
-
 def run_job(job_id: int) -> None:
     """The task body: claim the job with a conditional UPDATE so it runs once, then import."""
     claimed = ImportJob.objects.filter(id=job_id, status=ImportStatus.PENDING).update(
@@ -1033,14 +1281,15 @@ def run_job(job_id: int) -> None:
     if not claimed:
         return
     job = ImportJob.objects.select_related("created_by").get(id=job_id)
+    tracker = _JobTracker(job.id)
     try:
         with default_storage.open(job.file, "rb") as stream:
             report = import_customers(
                 actor=job.created_by,
                 source=stream,
                 dry_run=job.dry_run,
-                progress=_job_progress(job.id),
-                on_write=lambda: _set_status(job_id, ImportStatus.IMPORTING),
+                progress=tracker.progress,
+                on_write=tracker.importing,
                 job_id=job.id,
             )
     except Exception as exc:
@@ -1048,6 +1297,8 @@ def run_job(job_id: int) -> None:
             status=ImportStatus.FAILED, failure=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
         )
         raise
+    finally:
+        tracker.close()
     ImportJob.objects.filter(id=job_id).update(
         status=ImportStatus.INVALID if report.errors else ImportStatus.DONE,
         rows_total=report.rows,
