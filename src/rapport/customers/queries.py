@@ -42,6 +42,14 @@ def get_customer(customer_id: int) -> Customer:
     return customer
 
 
+def surviving_id(customer_id: int) -> int:
+    """The customer's id, or its survivor's if it was merged away; NotFound when neither exists."""
+    found = list(Customer.objects.filter(id=customer_id).values_list("merged_into_id", flat=True)[:1])
+    if not found:
+        raise NotFound(f"No customer with id {customer_id}.")
+    return found[0] or customer_id
+
+
 @dataclass(frozen=True)
 class CustomerFilters:
     q: str = ""
@@ -103,7 +111,8 @@ def search_customer_ids(text: str, *, limit: int = 20) -> list[int]:
             .order_by()  # no sort: the prefix index scan stops after ``limit`` rows
             .values_list("customer_id", flat=True)[:limit]
         )
-    phone = phone_prefix(text) if any(ch.isdigit() for ch in text) else None
+    # An email address with digits in it is not a phone number: one query less per email lookup.
+    phone = phone_prefix(text) if "@" not in text and any(ch.isdigit() for ch in text) else None
     if phone:
         found += list(
             ContactPoint.objects.filter(prefix_q("value", phone), kind=ContactPointKind.PHONE)
