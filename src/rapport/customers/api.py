@@ -301,8 +301,7 @@ def customer_timeline(
     request: HttpRequest, customer_id: int, limit: int | None = None, cursor: str | None = None
 ) -> dict[str, Any]:
     require_staff(staff_of(request))
-    customer = queries.get_customer(customer_id)
-    page = queries.timeline(customer.merged_into_id or customer.id, cursor=cursor, limit=_limit(limit))
+    page = queries.timeline(queries.surviving_id(customer_id), cursor=cursor, limit=_limit(limit))
     return {"items": [interaction_out(i) for i in page.items], "next_cursor": page.next_cursor}
 
 
