@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from rapport.cases.models import ActionStatus, CaseType, CompensationKind, Priority, Status
@@ -45,8 +45,8 @@ class RenderedFields:
     is everything the markup depends on (choices included), so a renamed team or a new staff
     member is a new key, not a stale page. Fields with errors are never cached."""
 
-    def __init__(self, form: forms.Form) -> None:
-        self.form = form
+    def __init__(self, form: forms.Form, *, how: str = "field") -> None:
+        self.form, self.how = form, how
 
     def __getitem__(self, name: str) -> SafeString:
         bound = self.form[name]
@@ -55,6 +55,7 @@ class RenderedFields:
         field, widget = bound.field, bound.field.widget
         choices = getattr(field, "choices", ())
         key = (
+            self.how,
             type(self.form),
             self.form.auto_id,
             self.form.prefix,
@@ -74,8 +75,13 @@ class RenderedFields:
             html = _field_html[key] = self._render(bound)
         return html
 
-    @staticmethod
-    def _render(bound: forms.BoundField) -> SafeString:
+    def _render(self, bound: forms.BoundField) -> SafeString:
+        if self.how == "widget":  # the input alone, e.g. a hidden one
+            return bound.as_widget()
+        if self.how == "radios":  # one <label class="checkbox"> per choice, for a fieldset
+            return format_html_join(
+                "", '<label class="checkbox">{} {}</label>', ((r.tag(), r.choice_label) for r in bound)
+            )
         error = " field--error" if bound.errors else ""
         return format_html('<div class="field{}">{}</div>', error, bound.as_field_group())
 
@@ -84,6 +90,14 @@ class CachedFieldsForm(PlainForm):
     @property
     def rendered(self) -> RenderedFields:
         return RenderedFields(self)
+
+    @property
+    def rendered_widget(self) -> RenderedFields:
+        return RenderedFields(self, how="widget")
+
+    @property
+    def rendered_radios(self) -> RenderedFields:
+        return RenderedFields(self, how="radios")
 
 
 class PagePartForm(CachedFieldsForm):

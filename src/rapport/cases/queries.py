@@ -196,10 +196,10 @@ def _with_details_in_order(ids: list[int]) -> list[Case]:
 
 def get_case(reference: str) -> Case:
     case_id = parse_reference(reference)
-    case = with_details(Case.objects.filter(id=case_id)).first() if case_id else None
-    if case is None:
+    found = list(with_details(Case.objects.filter(id=case_id))[:1]) if case_id else []  # no ORDER BY
+    if not found:
         raise NotFound(f"No case {reference}.")
-    return case
+    return found[0]
 
 
 @dataclass(frozen=True)
