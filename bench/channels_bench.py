@@ -153,9 +153,19 @@ def outbound_rate(count: int) -> dict[str, Any]:
 
 def start_worker(db: str) -> subprocess.Popen[bytes]:
     """The dj_queue worker as `rapport worker` runs it (fork mode), recurring jobs off."""
-    env = {**os.environ, "DATABASE_URL": database_url(db), "DJANGO_SETTINGS_MODULE": "rapport.settings"}
+    # The acknowledgements it sends go to files (one per message), not to the console.
+    mail = ROOT / "var" / "bench" / "channels-mail"
+    mail.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(db),
+        "DJANGO_SETTINGS_MODULE": "rapport.settings",
+        "EMAIL_URL": f"file://{mail}",
+    }
     argv = [sys.executable, "-m", "rapport.cli", "worker", "--skip-recurring"]
-    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)  # noqa: S603 - fixed argv
+    return subprocess.Popen(  # noqa: S603 - fixed argv
+        argv, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL
+    )
 
 
 def wait_for_backlog(began: float, timeout: float) -> dict[str, Any]:

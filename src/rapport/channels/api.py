@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from ninja.security import HttpBearer
 
-from rapport.channels import inbound, services, webhooks
+from rapport.channels import email_templates, inbound, services, webhooks
 from rapport.channels.models import Channel, InboundMessage, InboundStatus
 from rapport.core.api import idempotent_create, json_response, problem
 from rapport.core.errors import InvalidInput
@@ -159,3 +159,47 @@ def webhook_deliveries(request: HttpRequest, webhook_id: int, limit: int = 50) -
             limit=clamp_limit(limit),
         )
     )
+
+
+# --- the automatic emails' wording, per language ------------------------------------------
+
+
+class TemplateIn(Schema):
+    subject: str
+    body: str
+
+
+def _template_out(kind: str, language: str) -> dict[str, object]:
+    subject, body, source = email_templates.effective(kind, language)
+    return {
+        "kind": kind,
+        "language": language,
+        "subject": subject,
+        "body": body,
+        "source": source,  # this language, the default language, or "shipped" (the code's default)
+        "values": sorted(email_templates.KINDS[kind].values),
+    }
+
+
+@router.get("/channels/templates", response={200: list[dict]})
+def list_templates(request: HttpRequest) -> list[dict[str, object]]:
+    """Every automatic email, the values its template may use, and the languages worded."""
+    require_role(staff_of(request), Role.MANAGER, "see email templates")
+    return email_templates.listing()
+
+
+@router.get("/channels/templates/{kind}/{language}", response={200: dict})
+def get_template(request: HttpRequest, kind: str, language: str) -> HttpResponse:
+    """The wording a customer speaking `language` gets (with fallback), and where it comes from."""
+    require_role(staff_of(request), Role.MANAGER, "see email templates")
+    return json_response(200, _template_out(kind, language))
+
+
+@router.put("/channels/templates/{kind}/{language}", response={200: dict})
+def put_template(request: HttpRequest, kind: str, language: str, payload: TemplateIn) -> HttpResponse:
+    """Word one email in one language (Django template syntax, sandboxed). A template that does
+    not compile or uses a value the email does not offer is a 422 naming the field."""
+    row = email_templates.save_template(
+        actor=staff_of(request), kind=kind, language=language, subject=payload.subject, body=payload.body
+    )
+    return json_response(200, _template_out(row.kind, row.language))

@@ -137,6 +137,25 @@ class OutboundMessage(models.Model):
         return f"{self.to}: {self.subject}"
 
 
+class EmailTemplate(models.Model):
+    """The wording of one automatic customer email in one language (Django template syntax,
+    rendered in a sandbox: see email_templates.py). Kinds without a row use the defaults
+    shipped in code."""
+
+    kind = models.CharField(max_length=40)
+    language = models.CharField(max_length=16)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    updated_by = models.ForeignKey("people.Staff", null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "language"], name="email_template_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.language})"
+
+
 class Attachment(models.Model):
     """A file that came with an email or the contact form, under a generated storage name;
     the sender's file name is only a label. A refused file keeps its row and the reason."""

@@ -26,6 +26,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from rapport.cases.models import Case, CaseEvent, CaseMessage, ClockKind, CustomerUpdate, MessageKind, SlaClock
+from rapport.channels import email_templates
 from rapport.channels.models import Channel, InboundMessage, OutboundMessage, OutboundStatus
 from rapport.channels.wakeups import wake, woken
 from rapport.core.errors import InvalidInput, NotFound
@@ -194,20 +195,44 @@ def queue_acknowledgement(
             data={"to": to, "reason": "automatic-mail limit or bouncing address"},
         )
         return None
-    body = (
-        f"Thank you for contacting us. Your reference is {case.reference}; keep it in the subject "
-        f"if you write again about this.\n\n{promised_by(case)}\n"
+    text = email_templates.render(
+        "acknowledgement", case.customer.language, _case_values(case) | {"promise": promised_by(case)}
     )
     return queue(
         case=case,
         to=to,
-        subject=case_subject(case, f"Re: {case.subject}"),
-        body=body,
+        subject=case_subject(case, text.subject),
+        body=text.body,
         kind="acknowledgement",
         automatic=True,
         channel=channel,
         in_reply_to=in_reply_to,
         thread=([in_reply_to] if in_reply_to else []) if first_message else None,
+    )
+
+
+def _case_values(case: Case) -> dict[str, str]:
+    return {"customer_name": case.customer.name, "reference": case.reference, "case_subject": case.subject}
+
+
+def queue_survey_invitation(
+    *, invitation_id: int, to: str, language: str, customer_name: str, survey_title: str, link: str
+) -> OutboundMessage | None:
+    """A survey invitation from feedback (wired in rapport.wiring). None when the address may
+    not get automatic mail now (bouncing, or over the limit): the invitation stays listed."""
+    if not _automatic_allowed(to):
+        return None
+    text = email_templates.render(
+        "survey_invitation", language, {"customer_name": customer_name, "survey_title": survey_title, "link": link}
+    )
+    return queue(
+        case=None,
+        to=to,
+        subject=text.subject,
+        body=text.body,
+        kind="survey_invitation",
+        automatic=True,
+        source=("survey_invitation", invitation_id),
     )
 
 
@@ -234,15 +259,25 @@ def queue_public_reply(message: CaseMessage) -> OutboundMessage | None:
 
 
 def queue_customer_update(update: CustomerUpdate) -> OutboundMessage | None:
-    case = Case.objects.select_related("customer").get(id=update.case_id)
+    case = Case.objects.select_related("customer", "owner", "team").get(id=update.case_id)
     to = _recipient(case)
     if to is None or not _automatic_allowed(to):
         return None
+    subject, body = update.subject, update.body  # cases' own wording, for kinds without a template
+    if f"update:{update.kind}" in email_templates.KINDS:
+        owner = case.owner
+        values = _case_values(case) | {
+            "owner_first_name": (owner.first_name or owner.display_name) if owner else "",
+            "team": case.team.name if case.team else "",
+            "handed_to": (owner.display_name if owner else "") or (case.team.name if case.team else ""),
+        }
+        text = email_templates.render(f"update:{update.kind}", case.customer.language, values)
+        subject, body = text.subject, text.body
     return queue(
         case=case,
         to=to,
-        subject=case_subject(case, update.subject),
-        body=update.body,
+        subject=case_subject(case, subject),
+        body=body,
         kind=f"update:{update.kind}"[:32],
         automatic=True,
         source=("customer_update", update.id),

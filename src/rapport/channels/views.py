@@ -9,11 +9,12 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from rapport.channels import services
+from rapport.channels import email_templates, services
 from rapport.channels.forms import ContactForm
 from rapport.channels.models import Attachment
 from rapport.core.errors import InvalidInput
-from rapport.people.permissions import require_staff
+from rapport.people.models import Role
+from rapport.people.permissions import require_role, require_staff
 
 RATE_LIMIT = 5  # submissions per hour, per IP and per email address
 RATE_WINDOW = 3600
@@ -84,3 +85,67 @@ def attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     )
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- the automatic emails' wording (admins and care managers) ---------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def email_template_list(request: HttpRequest) -> HttpResponse:
+    require_role(request.user, Role.MANAGER, "edit email templates")
+    return render(
+        request,
+        "channels/email_templates.html",
+        {"kinds": email_templates.listing(), "default_language": email_templates.default_language()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_template_edit(request: HttpRequest, kind: str, language: str) -> HttpResponse:
+    """Edit one email in one language; "Preview" renders it with sample values, "Save" stores it
+    (a template that does not compile comes back with the error, nothing saved)."""
+    require_role(request.user, Role.MANAGER, "edit email templates")
+    if kind not in email_templates.KINDS:
+        raise Http404("No such email.")
+    subject, body, source = email_templates.effective(kind, language)
+    errors: dict[str, list[str]] = {}
+    preview = None
+    saved = False
+    status = 200
+    if request.method == "POST":
+        subject, body = request.POST.get("subject", ""), request.POST.get("body", "")
+        errors = email_templates.check(kind, subject, body)
+        if not errors and request.POST.get("action") == "save":
+            try:
+                email_templates.save_template(
+                    actor=request.user,  # type: ignore[arg-type]
+                    kind=kind,
+                    language=language,
+                    subject=subject,
+                    body=body,
+                )
+                saved, source = True, language
+            except InvalidInput as exc:
+                errors = exc.errors
+        if errors:
+            status = 422
+        else:
+            preview = email_templates.preview(kind, subject, body)
+    return render(
+        request,
+        "channels/email_template_edit.html",
+        {
+            "kind": kind,
+            "spec": email_templates.KINDS[kind],
+            "language": language,
+            "subject": subject,
+            "body": body,
+            "source": source,
+            "errors": errors,
+            "preview": preview,
+            "saved": saved,
+        },
+        status=status,
+    )
