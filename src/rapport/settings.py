@@ -29,6 +29,8 @@ def _csv_env(name: str, default: str) -> list[str]:
 
 ALLOWED_HOSTS = _csv_env("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = _csv_env("CSRF_TRUSTED_ORIGINS", "")
+# Where customers reach this install (links in emails sent by the worker, which has no request).
+RAPPORT_SITE_URL = os.environ.get("RAPPORT_SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "rapport.channels",
     "rapport.value",
     "rapport.feedback",
+    "rapport.wiring",  # connects sibling apps' hooks (feedback invitations -> channels email)
 ]
 
 MIDDLEWARE = [
