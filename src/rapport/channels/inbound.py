@@ -17,7 +17,7 @@ from email.utils import parseaddr
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -265,10 +265,8 @@ class Batch:
         names: dict[str, str] = {}  # senders who may become prospects, with their display names
         for row in rows:
             name, self.senders[row.id] = self._sender(row.id)
-            msg = self.parsed[row.id]
-            sender = self.senders[row.id]
-            if sender and msg is not None and not _is_dsn(msg) and not _machine_written(msg, sender, self.ours):
-                names.setdefault(sender, name)
+            if self._may_become_prospect(row.id):
+                names.setdefault(self.senders[row.id], name)
         senders = set(self.senders.values()) - {""}
         points = list(
             ContactPoint.objects.select_related("customer").filter(kind=ContactPointKind.EMAIL, value__in=senders)
@@ -318,6 +316,15 @@ class Batch:
     def sender_of(self, row: InboundMessage) -> str:
         return self.senders.get(row.id, "")
 
+    def _may_become_prospect(self, row_id: int) -> bool:
+        msg, sender = self.parsed[row_id], self.senders[row_id]
+        try:
+            return bool(
+                sender and msg is not None and not _is_dsn(msg) and not _machine_written(msg, sender, self.ours)
+            )
+        except Exception:  # decided again, and any error recorded, when the message's turn comes
+            return False
+
     def _sender(self, row_id: int) -> tuple[str, str]:
         msg = self.parsed.get(row_id)
         try:
@@ -357,7 +364,7 @@ def _create_prospects(names: dict[str, str]) -> dict[str, Customer]:
                 )
                 for c, s in zip(made, senders, strict=True)
             )
-    except IntegrityError:
+    except DatabaseError:  # IntegrityError above all; any other refusal also falls back
         return {}
     for customer in made:
         events.publish(CustomerCreated(customer_id=customer.id, at=customer.created_at))
