@@ -135,3 +135,35 @@ def test_a_change_saved_elsewhere_shows_once_the_lists_expire(
     Staff.objects.filter(username="yann").update(first_name="Yann")
     queries._remembered["staff_choices"] = (queries.time.monotonic(), [("alice", "Alicia")])
     assert client.get("/cases/", {"tab": "all", "owner": "yann"}).status_code == 200
+
+
+@pytest.mark.parametrize("few", [500, 1])  # 1: the path for common words (a condition on rows)
+def test_keyword_search_from_the_queue_filter(
+    agent: Staff, customer: Customer, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    monkeypatch.setattr(queries, "FEW_MATCHES", few)
+    services.open_case(
+        actor=agent,
+        data=CaseInput(
+            customer_id=customer.id,
+            type="complaint",
+            subject="Courier left the parcel outside",
+            description="Soaked by the rain; the customer wants a refund",
+        ),
+    )
+    open_case(agent, customer, subject="Courier never came", owner="alice")
+    open_case(agent, customer, subject="Invoice shows the wrong address")
+    client = signed_in(agent)
+
+    def subjects(**params: str) -> list[str]:
+        body = client.get("/cases/", {"tab": "all", **params}).content.decode()
+        return [s for s in ("parcel outside", "never came", "wrong address") if s in body]
+
+    assert subjects(words="courier") == ["parcel outside", "never came"]
+    assert subjects(words="Courier refu") == ["parcel outside"]  # description; the last word a prefix
+    assert subjects(words="invoice") == ["wrong address"]
+    assert subjects(words="nothing like this") == []
+    assert subjects(words="courier", owner="alice") == ["never came"]  # with the other filters
+    mine = client.get("/cases/", {"tab": "mine", "words": "courier"}).content.decode()
+    assert "never came" in mine and "parcel outside" not in mine
+    assert 'name="words" value="courier"' in mine

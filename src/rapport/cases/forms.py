@@ -118,6 +118,7 @@ class VersionedForm(PagePartForm):
 
 
 class QueueFilterForm(CachedFieldsForm):
+    words = forms.CharField(label="Words", required=False, max_length=100, help_text="In the subject or description.")
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
     type = forms.ChoiceField(choices=BLANK_TYPE, required=False)
     priority = forms.ChoiceField(choices=BLANK_PRIORITY, required=False)

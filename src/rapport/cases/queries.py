@@ -10,7 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -32,6 +34,7 @@ from rapport.cases.models import (
 from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.money import Money
 from rapport.core.pagination import Page, decode_cursor, encode_cursor
+from rapport.core.search import fulltext_ids, normalise_words
 from rapport.people.models import Staff, Team
 
 
@@ -213,6 +216,7 @@ class CaseFilters:
     breached: bool | None = None
     at_risk: bool | None = None
     open_only: bool = False
+    words: str = ""  # in the subject or description (keyword search)
 
 
 def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case]:
@@ -237,6 +241,8 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
         queryset = queryset.filter(team__name=filters.team)
     if filters.customer:
         queryset = queryset.filter(customer_id=filters.customer)
+    if filters.words.strip():
+        queryset = queryset.filter(mentioning(filters.words))
     if filters.breached is not None:
         breached = Exists(SlaClock.objects.breached_by(now).filter(case=OuterRef("pk")))
         queryset = queryset.filter(breached if filters.breached else ~breached)
@@ -244,6 +250,41 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
         risky = Exists(SlaClock.objects.at_risk_by(now).filter(case=OuterRef("pk")))
         queryset = queryset.filter(risky if filters.at_risk else ~risky)
     return queryset
+
+
+# --- keyword search over subject and description (migration 0004's full-text index) -------
+
+TEXT_COLUMNS = ("subject", "description")
+FEW_MATCHES = 500
+
+
+def mentioning(text: str) -> Q:
+    """Cases whose subject or description hold every word of ``text`` (the last as a prefix).
+
+    Rare words: the full-text index lists every match and the other filters pick from those
+    ids. Common words (more than FEW_MATCHES cases): the match becomes a condition on the
+    rows, and the newest-first walk finds enough of them quickly. Either way no case is
+    left out; this only keeps the planner off a walk over millions of rows for a rare word."""
+    words = normalise_words(text)[:8]
+    if not words:
+        return Q()
+    few = fulltext_ids("cases_case", TEXT_COLUMNS, text, limit=FEW_MATCHES + 1)
+    if len(few) <= FEW_MATCHES:
+        return Q(id__in=few)
+    if connection.vendor == "postgresql":
+        match = RawSQL(
+            "cases_case.search_vector @@ to_tsquery('simple', %s)",
+            [" & ".join([*words[:-1], f"{words[-1]}:*"])],
+            output_field=BooleanField(),
+        )
+    else:
+        fts_query = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+        match = RawSQL(
+            "cases_case.id IN (SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s)",
+            [fts_query],
+            output_field=BooleanField(),
+        )
+    return Q(match)
 
 
 def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:

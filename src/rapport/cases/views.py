@@ -153,6 +153,7 @@ def _queue_ids(request: StaffRequest, tab: str, form: forms.QueueFilterForm) -> 
         owner=data["owner"],
         team=data["team"],
         customer=data["customer"],
+        words=data["words"],
         breached=form.flag("breached"),
         at_risk=form.flag("at_risk"),
         open_only=tab != "all" and not data["status"],
