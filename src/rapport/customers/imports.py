@@ -946,16 +946,52 @@ def _record(actor: Staff | None, check: _Validator, ids: list[int], tags: int, j
     )
 
 
+class BackgroundWriter:
+    """One write at a time in a second thread, on this thread's connection and inside its open
+    transaction, so Python can prepare the next rows while PostgreSQL takes these. The thread
+    uses the raw connection; ``wait`` must come before anything else uses the connection
+    (psycopg would serialise it, but a query would then block until the write is done)."""
+
+    def __init__(self) -> None:
+        connection.ensure_connection()
+        self.raw = connection.connection
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+
+    def start(self, fn: Callable[..., None], *args: Any) -> None:
+        self.wait()
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), name="import-writer")
+        self.thread.start()
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # handed to the caller's thread by wait()
+            self.failure = exc
+
+    def copy(self, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+        _copy_text(self.raw.cursor(), table, columns, lines)
+
+    def wait(self) -> None:
+        self.stop()
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+
 class _ChunkWriter:
     """PostgreSQL, real import: validation and writing overlap. Every ``WRITE_CHUNK`` valid rows
     the validator hands over; this thread looks the new values up in the database, then a
-    second thread COPYs the chunk on this same connection and transaction while this one
-    validates the next chunk, so Python and PostgreSQL work at the same time on two cores.
-    After the first bad row nothing more is written (the validation goes on, to report every
-    bad row) and the caller rolls the transaction back: all or nothing, as before.
-
-    Only the writer thread uses the connection while it runs (``wait`` comes first in every
-    step that queries); progress callbacks must write through a connection of their own."""
+    ``BackgroundWriter`` COPYs the chunk while this thread validates the next one, so Python
+    and PostgreSQL work at the same time on two cores. After the first bad row nothing more is
+    written (the validation goes on, to report every bad row) and the caller rolls the
+    transaction back: all or nothing, as before. Progress callbacks must write through a
+    connection of their own (see ``_JobTracker``)."""
 
     def __init__(self, check: _Validator, on_write: Callable[[], None] | None) -> None:
         self.check = check
@@ -967,14 +1003,11 @@ class _ChunkWriter:
         self.locked: set[int] = set()
         self.now = timezone.now()
         self.skipped = skip_row_checks()
-        connection.ensure_connection()
-        self.raw = connection.connection
-        self.thread: threading.Thread | None = None
-        self.failure: BaseException | None = None
+        self.writer = BackgroundWriter()
         check.on_chunk = self.chunk
 
     def chunk(self) -> None:
-        self.wait()
+        self.writer.wait()
         self.checker.look()
         rows = self.check.rows[self.handed :]
         self.handed = len(self.check.rows)
@@ -993,30 +1026,12 @@ class _ChunkWriter:
         ids = _reserve_ids(len(rows))
         self.ids += ids
         args = (ids, rows, managers, self.check.cleaner, dict(self.tag_ids), self.now)
-        self.thread = threading.Thread(target=self._run, args=args, name="customer-import-writer")
-        self.thread.start()
-
-    def _run(self, *args: Any) -> None:
-        try:
-            _copy_rows(self._copy, *args)
-        except BaseException as exc:  # handed to the validating thread by wait()
-            self.failure = exc
-
-    def _copy(self, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
-        _copy_text(self.raw.cursor(), table, columns, lines)
-
-    def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        if self.failure is not None:
-            failure, self.failure = self.failure, None
-            raise failure
+        self.writer.start(_copy_rows, self.writer.copy, *args)
 
     def finish(self) -> bool:
         """Write the last rows; whether everything is written (no bad row anywhere)."""
         self.chunk()
-        self.wait()
+        self.writer.wait()
         self.checker.report_managers()
         return not self.check.report.errors
 
@@ -1097,8 +1112,7 @@ def _import_overlapped(
                 _read(check, stream)
                 complete = writer.finish()
             finally:
-                if writer.thread is not None:
-                    writer.thread.join()
+                writer.writer.stop()
             if not complete:
                 transaction.set_rollback(True)
                 return

@@ -34,6 +34,7 @@ from typing import IO, Any
 from babel.numbers import get_currency_precision
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from rapport.core import audit
 from rapport.core.errors import Conflict, InvalidInput
@@ -168,6 +169,7 @@ class _Batch:
     missing_external: list[str] = field(default_factory=list)
     customer_ids: dict[int, int] = field(default_factory=dict)  # given id -> live id
     external_ids: dict[str, int] = field(default_factory=dict)
+    looked_up: set[str] = field(default_factory=set)  # external ids asked of the database
 
     def error(self, line: int, column: str, message: str) -> None:
         self.report.errors.append(RowError(line, column, message))
@@ -263,7 +265,13 @@ def _fast_amount(text: str, places: int) -> Decimal | None:
     return value
 
 
-def _read_csv(lines: Iterable[str], batch: _Batch, progress: Progress | None, total: int) -> None:
+def _read_csv(
+    lines: Iterable[str],
+    batch: _Batch,
+    progress: Progress | None,
+    total: int,
+    on_chunk: Callable[[], None] | None = None,
+) -> None:
     cleaner = _RowCleaner()
     reader = csv.reader(lines, strict=True)
     names: list[str] | None = None
@@ -289,6 +297,9 @@ def _read_csv(lines: Iterable[str], batch: _Batch, progress: Progress | None, to
         if progress and rows % PROGRESS_EVERY == 0:
             batch.report.rows = rows
             progress(rows, total)
+        if on_chunk and rows % WRITE_CHUNK == 0:
+            batch.report.rows = rows
+            on_chunk()
     batch.report.rows = rows
     if fast is None:
         batch.error(1, "header", f"The file is empty; the first line must name the columns ({', '.join(COLUMNS)}).")
@@ -319,20 +330,23 @@ def _customers_by_external_id(externals: list[str]) -> Iterable[tuple[str, int]]
             yield str(ext), merged or cid
 
 
-def _check_database(batch: _Batch, create_missing_customers: bool) -> None:
-    """Bulk lookups: taken references, unknown customers; a few queries whatever the size."""
-    refs = list(batch.reference_lines)
+def _check_database(batch: _Batch, create_missing_customers: bool, start: int = 0) -> None:
+    """Bulk lookups for the rows from ``start`` on: taken references, unknown customers; a few
+    queries whatever the size. Customers already looked up are not asked for again."""
+    rows = batch.rows[start:]
+    refs = [r[1] for r in rows]
     for reference, _ in customer_imports._taken(Order, "reference", refs):
         batch.error(batch.reference_lines[reference], "reference", f"An order '{reference}' already exists.")
-    externals = list(dict.fromkeys(r[3] for r in batch.rows if r[3] is not None))
+    externals = [e for e in dict.fromkeys(r[3] for r in rows if r[3] is not None) if e not in batch.looked_up]
+    batch.looked_up.update(externals)
     batch.external_ids.update(_customers_by_external_id(externals))
-    given = list({r[2] for r in batch.rows if r[2] is not None})
-    for start in range(0, len(given), customer_imports.LOOKUP_CHUNK):
-        part = given[start : start + customer_imports.LOOKUP_CHUNK]
+    given = list({r[2] for r in rows if r[2] is not None} - batch.customer_ids.keys())
+    for begin in range(0, len(given), customer_imports.LOOKUP_CHUNK):
+        part = given[begin : begin + customer_imports.LOOKUP_CHUNK]
         for cid, merged in Customer.objects.filter(id__in=part).values_list("id", "merged_into_id"):
             batch.customer_ids[cid] = merged or cid
     missing: dict[str, None] = {}
-    for row in batch.rows:
+    for row in rows:
         line, given_id, ext = row[0], row[2], row[3]
         if given_id is not None and given_id not in batch.customer_ids:
             batch.error(line, "customer", f"No customer {given_id}.")
@@ -423,10 +437,12 @@ def _copy_value(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
-def _order_lines(batch: _Batch, now: datetime) -> Iterable[str]:
+def _order_lines(batch: _Batch, now: datetime, rows: list[OrderRow] | None = None) -> Iterable[str]:
     stamp = now.isoformat()
     by_id, by_ext = batch.customer_ids, batch.external_ids
-    for _, reference, cid, ext, ordered, revenue, cost, currency, promised, delivered in batch.rows:
+    for _, reference, cid, ext, ordered, revenue, cost, currency, promised, delivered in (
+        batch.rows if rows is None else rows
+    ):
         customer = by_id[cid] if cid is not None else by_ext[ext]  # type: ignore[index]
         ref = reference.translate(_COPY_ESCAPES) if "\\" in reference or not reference.isprintable() else reference
         yield (
@@ -435,9 +451,9 @@ def _order_lines(batch: _Batch, now: datetime) -> Iterable[str]:
         )
 
 
-def _customers_of(batch: _Batch) -> set[int]:
+def _customers_of(batch: _Batch, rows: list[OrderRow] | None = None) -> set[int]:
     by_id, by_ext = batch.customer_ids, batch.external_ids
-    return {by_id[r[2]] if r[2] is not None else by_ext[r[3]] for r in batch.rows}  # type: ignore[index]
+    return {by_id[r[2]] if r[2] is not None else by_ext[r[3]] for r in (batch.rows if rows is None else rows)}  # type: ignore[index]
 
 
 def _write(actor: Staff | None, batch: _Batch, *, source: str, returning: bool) -> list[Order]:
@@ -449,7 +465,9 @@ def _write(actor: Staff | None, batch: _Batch, *, source: str, returning: bool) 
                 batch.external_ids.update(_create_customers(batch.missing_external, now))
             made: list[Order] = []
             # The customers, checked and locked as one set instead of a trigger per order.
-            skipped = customer_imports.skip_row_checks({Customer: _customers_of(batch)})
+            skipped = customer_imports.skip_row_checks() and customer_imports.lock_parents(
+                {Customer: _customers_of(batch)}
+            )
             if connection.vendor == "postgresql" and not returning:
                 _copy_text(Order._meta.db_table, ORDER_COLUMNS, _order_lines(batch, now))
             else:
@@ -460,13 +478,7 @@ def _write(actor: Staff | None, batch: _Batch, *, source: str, returning: bool) 
             if skipped:
                 customer_imports.restore_row_checks()
             batch.report.created = len(batch.rows)
-            audit.record(
-                actor=actor,
-                action="order.imported",
-                subject_type="orders",
-                subject_id=0,
-                changes={"source": source, "orders": len(batch.rows), "customers_created": len(batch.missing_external)},
-            )
+            _audit(actor, source, len(batch.rows), len(batch.missing_external))
     except IntegrityError as exc:
         raise Conflict("An order reference in this batch was taken meanwhile; nothing was imported.") from exc
     return made
@@ -486,25 +498,103 @@ def import_orders(
     report = ImportReport(dry_run=dry_run)
     batch = _Batch(report)
     stream = customer_imports._open(source)
+    overlapped = connection.vendor == "postgresql" and not dry_run
     try:
         total = customer_imports.count_rows(stream) if progress and stream.seekable() else 0
-        try:
-            _read_csv(customer_imports._text_lines(stream), batch, progress, total)
-        except customer_imports._EncodingError as exc:
-            batch.error(exc.line, "file", 'The file is not UTF-8 text. Save it as "CSV UTF-8" and upload it again.')
-        except csv.Error as exc:
-            batch.error(report.rows + 2, "file", f"The file is not valid CSV: {exc}.")
+        if overlapped:
+            _import_overlapped(actor, batch, stream, progress, total, create_missing_customers)
+        else:
+            _read(batch, stream, progress, total)
+            _check_database(batch, create_missing_customers)
     finally:
         if isinstance(source, Path):
             stream.close()
-    _check_database(batch, create_missing_customers)
     report.errors.sort(key=lambda e: e.line)
     if progress:
         progress(report.rows, total or report.rows)
-    if report.errors or dry_run:
+    if report.errors or dry_run or overlapped:
         return report
     _write(actor, batch, source="csv", returning=False)
     return report
+
+
+def _read(
+    batch: _Batch, stream: Any, progress: Progress | None, total: int, on_chunk: Callable[[], None] | None = None
+) -> None:
+    try:
+        _read_csv(customer_imports._text_lines(stream), batch, progress, total, on_chunk)
+    except customer_imports._EncodingError as exc:
+        batch.error(exc.line, "file", 'The file is not UTF-8 text. Save it as "CSV UTF-8" and upload it again.')
+    except csv.Error as exc:
+        batch.error(batch.report.rows + 2, "file", f"The file is not valid CSV: {exc}.")
+
+
+WRITE_CHUNK = 100_000  # rows validated while the previous chunk is written (PostgreSQL)
+
+
+def _import_overlapped(
+    actor: Staff | None,
+    batch: _Batch,
+    stream: Any,
+    progress: Progress | None,
+    total: int,
+    create_missing_customers: bool,
+) -> None:
+    """PostgreSQL, real import: as the customer import (``customers.imports._ChunkWriter``),
+    each chunk of valid rows is checked against the database and COPYed by a second thread
+    while this one validates the next; the first bad row stops the writing and the whole
+    transaction is rolled back at the end, so the report is the dry run's."""
+    now = timezone.now()
+    handed, created = 0, 0
+    locked: set[int] = set()
+
+    def chunk() -> None:
+        nonlocal handed, created
+        writer.wait()
+        start, handed = handed, len(batch.rows)
+        _check_database(batch, create_missing_customers, start)
+        if batch.report.errors or start == handed:
+            return
+        if batch.missing_external:
+            batch.external_ids.update(_create_customers(batch.missing_external, now))
+            created += len(batch.missing_external)
+        rows = batch.rows[start:]
+        if skipped:
+            fresh = _customers_of(batch, rows) - locked
+            locked.update(fresh)
+            customer_imports.lock_parents({Customer: fresh})
+        writer.start(writer.copy, Order._meta.db_table, ORDER_COLUMNS, _order_lines(batch, now, rows))
+
+    try:
+        with transaction.atomic():
+            skipped = customer_imports.skip_row_checks()
+            writer = customer_imports.BackgroundWriter()
+            try:
+                _read(batch, stream, progress, total, chunk)
+                chunk()
+                writer.wait()
+            finally:
+                writer.stop()
+            if batch.report.errors:
+                transaction.set_rollback(True)
+                return
+            if skipped:
+                customer_imports.restore_row_checks()
+            batch.report.created = len(batch.rows)
+            _audit(actor, "csv", len(batch.rows), created)
+    except (IntegrityError, psycopg_errors.IntegrityError) as exc:
+        batch.report.created = 0
+        raise Conflict("An order reference in this file was taken meanwhile; nothing was imported.") from exc
+
+
+def _audit(actor: Staff | None, source: str, orders: int, customers_created: int) -> None:
+    audit.record(
+        actor=actor,
+        action="order.imported",
+        subject_type="orders",
+        subject_id=0,
+        changes={"source": source, "orders": orders, "customers_created": customers_created},
+    )
 
 
 def create_orders(
