@@ -10,6 +10,7 @@ import pytest
 
 from rapport.core.errors import Conflict
 from rapport.core.models import AuditEntry
+from rapport.customers import imports as customer_imports
 from rapport.customers.models import Customer
 from rapport.value import imports
 from rapport.value.models import Order
@@ -69,7 +70,7 @@ def test_a_reference_taken_meanwhile_is_a_conflict(db: Any, monkeypatch: pytest.
     Order.objects.create(
         reference="R4", customer=customer, ordered_at="2025-01-01T00:00:00Z", revenue=1, currency="EUR"
     )
-    monkeypatch.setattr(imports.customer_imports, "_taken", lambda *args, **kwargs: iter(()))
+    monkeypatch.setattr(customer_imports, "_taken", lambda *args, **kwargs: iter(()))
     with pytest.raises(Conflict):
         run(HEADER + rows(8, customer="C0"))
     assert list(Order.objects.values_list("reference", flat=True)) == ["R4"]
