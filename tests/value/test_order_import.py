@@ -23,7 +23,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imports, "WRITE_CHUNK", 3)
 
 
-def run(text: str, **options: Any) -> imports.ImportReport:
+def run(text: str, **options: Any) -> customer_imports.ImportReport:
     return imports.import_orders(actor=None, source=io.BytesIO(text.encode()), dry_run=False, **options)
 
 
