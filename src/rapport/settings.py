@@ -14,6 +14,12 @@ from typing import Any
 import dj_database_url
 from django.utils.csp import CSP
 
+# One BLAS thread per process (set before NumPy loads, which the apps do after settings): web and
+# worker processes already share the cores, and OpenBLAS threads spinning on a busy machine made
+# the value fits 2-4x slower in wall and CPU time (bench/README.md, customer value).
+for _blas in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas, "1")
+
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("RAPPORT_VAR_DIR", Path.cwd() / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite cannot create its folder; every command needs it
