@@ -29,6 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+# As the app's settings do: one BLAS thread (spinning OpenBLAS threads slow both sides on a busy machine).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -330,6 +335,18 @@ def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock
         count, wall, cpu = timed(lambda: services.snapshot_values(actor=None))
         out[f"snapshot_{run}"] = {"seconds": wall, "cpu_seconds": cpu, "customers": count}
         clock.say(f"snapshot bench: snapshot_values ({run}) {wall:.1f}s for {count}")
+    from rapport.value import queries
+
+    reads = {
+        "segments_to_date": lambda: queries.segments_summary(),
+        "segments_for_a_quarter": lambda: queries.segments_summary(date(2025, 4, 1), end),
+        "value_page": lambda: queries.value_page(),
+        "unmanaged_first_page": lambda: queries.unmanaged_page(cursor=None, limit=50),
+    }
+    for name, read in reads.items():
+        _, wall, cpu = timed(read)
+        out[name] = {"seconds": wall, "cpu_seconds": cpu}
+        clock.say(f"snapshot bench: {name} {wall:.2f}s")
     return out
 
 
