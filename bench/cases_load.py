@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Clock, setup_django, start_server
 from generate import BENCH_USER
 from load import machine
-from names import LAST
+from names import LAST, SUMMARIES
 
 LUA = ROOT / "bench" / "cases_replay.lua"
 # Targets from issue 3 (p95, ms) and the peer's figures on the same machine kind (1M tickets).
@@ -45,11 +45,22 @@ PEER = {
     "team_queue": {"op": "queue list data (DataTables JSON)", "req_per_s": 1.9, "p95_ms": 4500},
     "api_case_list": {"op": "queue list data (DataTables JSON)", "req_per_s": 1.9, "p95_ms": 4500},
     "search_page": {"op": "keyword search", "req_per_s": 0.13, "p95_ms": 9200},
+    "case_search": {"op": "keyword search", "req_per_s": 0.13, "p95_ms": 9200},
     "search_api": {"op": "keyword search", "req_per_s": 0.13, "p95_ms": 9200},
     "home": {"op": "staff dashboard", "req_per_s": 1 / 24.1, "p95_ms": 24100},
 }
 PEER_WORKER_MIB = 1717
-OPS = ["my_queue", "team_queue", "case_page", "create_api", "api_case_list", "search_page", "search_api", "home"]
+OPS = [
+    "my_queue",
+    "team_queue",
+    "case_page",
+    "case_search",
+    "create_api",
+    "api_case_list",
+    "search_page",
+    "search_api",
+    "home",
+]
 
 
 def sessions(count: int) -> list[str]:
@@ -112,8 +123,19 @@ def request_lines(count: int) -> dict[str, tuple[int, list[str]]]:
         )
         return f"POST\t/api/v1/cases\t{body}\t{auth}\tContent-Type: application/json"
 
+    def case_words(i: int) -> str:
+        """A third each: one common subject word, two words of one subject, a word no case has."""
+        summary = random.choice(SUMMARIES).split()
+        if i % 3 == 0:
+            return random.choice([w for w in summary if len(w) > 3])
+        if i % 3 == 1:
+            start = random.randrange(len(summary) - 1)
+            return " ".join(summary[start : start + 2])
+        return random.choice(words)
+
     return {
         "my_queue": (200, [f"GET\t/cases/?tab=mine\t\t{c}" for c in cookies]),
+        "case_search": (200, pages([f"/cases/?tab=all&words={q(case_words(i))}" for i in range(count)])),
         "team_queue": (200, [f"GET\t/cases/?tab=team\t\t{c}" for c in cookies]),
         "case_page": (200, pages([f"/cases/C-{i:06d}/" for i in case_ids])),
         "create_api": (201, [create(i) for i in range(count)]),

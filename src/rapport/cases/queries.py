@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
@@ -256,35 +256,67 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
 
 TEXT_COLUMNS = ("subject", "description")
 FEW_MATCHES = 500
+CLEARLY_COMMON = 20 * FEW_MATCHES
 
 
 def mentioning(text: str) -> Q:
     """Cases whose subject or description hold every word of ``text`` (the last as a prefix).
 
-    Rare words: the full-text index lists every match and the other filters pick from those
-    ids. Common words (more than FEW_MATCHES cases): the match becomes a condition on the
-    rows, and the newest-first walk finds enough of them quickly. Either way no case is
-    left out; this only keeps the planner off a walk over millions of rows for a rare word."""
+    Rare words: the full-text index lists every match (at most FEW_MATCHES) and the other
+    filters pick from those ids. Common words: the match is a condition on each row, which the
+    newest-first walk (or a queue's own index) meets quickly. Either way no case is left out;
+    the split keeps PostgreSQL off the plan that is slow for each (it guesses 2 % of rows for
+    any prefix match: a walk over millions of rows for a rare word, a sort of 100,000s of
+    index hits for a common one). A single word its statistics call common skips the index."""
     words = normalise_words(text)[:8]
     if not words:
         return Q()
-    few = fulltext_ids("cases_case", TEXT_COLUMNS, text, limit=FEW_MATCHES + 1)
-    if len(few) <= FEW_MATCHES:
-        return Q(id__in=few)
-    if connection.vendor == "postgresql":
-        match = RawSQL(
-            "cases_case.search_vector @@ to_tsquery('simple', %s)",
-            [" & ".join([*words[:-1], f"{words[-1]}:*"])],
-            output_field=BooleanField(),
-        )
-    else:
+    if connection.vendor != "postgresql":
+        few = fulltext_ids("cases_case", TEXT_COLUMNS, text, limit=FEW_MATCHES + 1)
+        if len(few) <= FEW_MATCHES:
+            return Q(id__in=few)
         fts_query = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
-        match = RawSQL(
-            "cases_case.id IN (SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s)",
-            [fts_query],
-            output_field=BooleanField(),
+        sql = "cases_case.id IN (SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s)"
+        return Q(RawSQL(sql, [fts_query], output_field=BooleanField()))  # noqa: S611 - bound parameter
+    query = " & ".join([*words[:-1], f"{words[-1]}:*"])
+    if len(words) > 1 or _estimated_matches(words[0]) < CLEARLY_COMMON:
+        few = _index_matches(query, FEW_MATCHES + 1)
+        if len(few) <= FEW_MATCHES:
+            return Q(id__in=few)
+    # IS TRUE: not something the GIN index answers, so the planner walks instead of sorting.
+    sql = "(cases_case.search_vector @@ to_tsquery('simple', %s)) IS TRUE"
+    return Q(RawSQL(sql, [query], output_field=BooleanField()))  # noqa: S611 - bound parameter
+
+
+def _estimated_matches(prefix: str) -> float:
+    """Cases with a word starting with ``prefix``, from PostgreSQL's statistics of the most
+    common words (0 for a word not among them, i.e. a rare one)."""
+    cases, frequencies = remembered("case_word_statistics", _word_statistics)
+    return cases * sum(f for word, f in frequencies.items() if word.startswith(prefix))
+
+
+def _word_statistics() -> tuple[float, dict[str, float]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.reltuples, s.most_common_elems::text::text[], s.most_common_elem_freqs FROM pg_class c "
+            "LEFT JOIN pg_stats s ON s.tablename = c.relname AND s.attname = 'search_vector' "
+            "WHERE c.relname = 'cases_case'"
         )
-    return Q(match)
+        row = cursor.fetchone()
+    if not row or not row[1]:
+        return 0.0, {}
+    return float(row[0]), dict(zip(row[1], row[2], strict=False))  # the last three freqs are summaries
+
+
+def _index_matches(query: str, limit: int) -> list[int]:
+    """Up to ``limit`` matching ids, from the GIN index only."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(
+            "SELECT id FROM cases_case WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s", [query, limit]
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
