@@ -6,15 +6,23 @@ after that look finds the flag clear and queues the next run; nothing is ever le
 
 from __future__ import annotations
 
+from django.db import connection
+
 from rapport.channels.models import WorkerWakeup
 
 
 def wake(name: str) -> bool:
-    """Set the flag; True when it was clear (the caller queues the task)."""
-    if WorkerWakeup.objects.filter(name=name, scheduled=False).update(scheduled=True):
-        return True
-    _, created = WorkerWakeup.objects.get_or_create(name=name, defaults={"scheduled": True})
-    return created
+    """Set the flag; True when it was clear or missing (the caller queues the task). One
+    statement (PostgreSQL and SQLite both have ON CONFLICT ... RETURNING): every door request
+    runs it, so it is one round trip, not an update followed by a lookup."""
+    table = connection.ops.quote_name(WorkerWakeup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, scheduled) VALUES (%s, %s) "  # noqa: S608 - the table name is ours
+            f"ON CONFLICT (name) DO UPDATE SET scheduled = %s WHERE {table}.scheduled = %s RETURNING name",
+            [name, True, True, False],
+        )
+        return cursor.fetchone() is not None
 
 
 def woken(name: str) -> None:
