@@ -22,6 +22,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,24 @@ from common import Clock, setup_django
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+
+def _backend_cpu_reader(connection: Any) -> Callable[[], float | None]:
+    """Milliseconds of CPU used so far by this connection's PostgreSQL backend (read from /proc:
+    the database runs on this machine); a reader of None when it cannot be read."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float | None:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) * 1000 / ticks  # utime + stime
+
+    return read
 
 
 def main() -> None:
@@ -80,6 +99,8 @@ def main() -> None:
         create(-i - 1)
     clock.say(f"warm-up: {args.warmup} creates")
 
+    backend = _backend_cpu_reader(connection)
+    backend_before = backend()
     cpu_ms: list[float] = []
     wall_ms: list[float] = []
     queries: list[int] = []
@@ -99,6 +120,7 @@ def main() -> None:
             wall_ms.append((time.perf_counter() - wall0) * 1000)
         queries.append(len(captured.captured_queries))
         sql_ms.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+    backend_ms = (backend() - backend_before) / args.requests if backend_before is not None else None
     clock.say(f"timed: {args.requests} creates")
     if profiler:
         profiler.dump_stats(args.profile)
@@ -115,6 +137,8 @@ def main() -> None:
             "wall_ms_p95": _percentile(wall_ms, 0.95),
             "queries": max(set(queries), key=queries.count),
             "sql_ms_median": round(statistics.median(sql_ms), 2),
+            # the PostgreSQL backend serving this process (same machine): CPU it spent per create
+            "db_backend_cpu_ms_mean": round(backend_ms, 2) if backend_ms is not None else None,
             "queries_of_last_request": last_sql,
         },
         "load_average_1m": float(Path("/proc/loadavg").read_text().split()[0]),
