@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from rapport.cases import services as cases
@@ -94,6 +95,27 @@ def test_a_poison_message_is_set_aside_and_the_rest_of_the_batch_goes_on(
     poison = InboundMessage.objects.get(status="unprocessable")
     assert "a bug in opening cases" in poison.error and poison.case_id is None
     assert OutboundMessage.objects.count() == 2  # the poison message's acknowledgement rolled back with it
+
+
+def test_a_database_hiccup_leaves_the_message_for_the_next_drain(
+    channel: Chan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for subject in ("One", "Deadlocked", "Three"):
+        post_email(channel[1], email(subject=subject))
+    real = inbound._process
+
+    def process(row: InboundMessage, batch: inbound.Batch) -> None:
+        real(row, batch)
+        if row.subject == "Deadlocked":
+            raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(inbound, "_process", process)
+    assert inbound.drain() == 3
+    assert InboundMessage.objects.get(subject="").status == "received"  # rolled back, not set aside
+    assert Case.objects.count() == 2
+    monkeypatch.undo()
+    inbound.drain()
+    assert Case.objects.count() == 3 and not InboundMessage.objects.filter(status="received").exists()
 
 
 def test_a_worker_that_dies_mid_batch_loses_and_duplicates_nothing(

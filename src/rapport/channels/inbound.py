@@ -17,7 +17,7 @@ from email.utils import parseaddr
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -158,16 +158,32 @@ def wake_worker() -> None:
         process_inbound.enqueue()
 
 
-def drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None) -> int:
-    """The worker step: process stored messages batch by batch until none are left."""
-    woken("inbound")
+def drain(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None, helper: bool = False) -> int:
+    """The worker step: process stored messages batch by batch until none are left. A long
+    backlog gets HELPERS more drains: the worker's threads then overlap one batch's database
+    round trips with another's parsing (SKIP LOCKED keeps their batches apart)."""
+    if not helper:
+        woken("inbound")
     done = batches = 0
     while max_batches is None or batches < max_batches:
         taken = process_pending(batch_size)
         done, batches = done + taken, batches + 1
         if taken < batch_size:
             break
+        if batches == 1 and not helper:
+            _call_helpers(batch_size)
     return done
+
+
+HELPERS = 2
+
+
+def _call_helpers(batch_size: int) -> None:
+    from rapport.channels.tasks import process_inbound
+
+    waiting = InboundMessage.objects.filter(status=InboundStatus.RECEIVED).values("id")[: batch_size * (HELPERS + 1)]
+    for _ in range(min(HELPERS, len(waiting) // batch_size - 1)):
+        process_inbound.enqueue(helper=True)
 
 
 def process_pending(batch_size: int = BATCH_SIZE) -> int:
@@ -200,6 +216,9 @@ def _process_one(row: InboundMessage, batch: Batch) -> None:
             row.save(update_fields=PROCESSED_FIELDS)
         if row.case_id and row.status == InboundStatus.PROCESSED:
             batch.cases_last_hour[row.sender] = batch.cases_last_hour.get(row.sender, 0) + 1
+    except OperationalError:  # a deadlock with another drain, say: not the message's fault
+        log.warning("inbound message %s left for the next drain", row.id, exc_info=True)
+        transaction.on_commit(wake_worker)
     except Exception as exc:  # one poison message must not stop the batch
         log.exception("inbound message %s is unprocessable", row.id)
         row.status, row.error = InboundStatus.UNPROCESSABLE, f"{type(exc).__name__}: {exc}"[:2000]

@@ -37,6 +37,7 @@ def deliver_webhook(delivery_id: int) -> str:
 
 
 @task()
-def process_inbound() -> int:
-    """Process stored inbound email in batches until none is left (queued by the doors)."""
-    return inbound.drain()
+def process_inbound(helper: bool = False) -> int:
+    """Process stored inbound email in batches until none is left (queued by the doors; a
+    helper is queued by a drain facing a long backlog)."""
+    return inbound.drain(helper=helper)
