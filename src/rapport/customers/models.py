@@ -67,8 +67,14 @@ class Customer(models.Model):
     kind = models.CharField(max_length=16, choices=CustomerKind.choices, default=CustomerKind.PERSON)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
+    # No index of its own: customer_manager_name (account_manager, name) serves it.
     account_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_customers"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_customers",
+        db_index=False,
     )
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     preferred_channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="")
@@ -131,7 +137,8 @@ class ContactPointKind(models.TextChoices):
 class ContactPoint(models.Model):
     """An email address or phone number, stored normalised (lower-case email, E.164 phone)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points")
+    # No index of its own: contact_point_once (customer, kind, value) serves it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contact_points", db_index=False)
     kind = models.CharField(max_length=8, choices=ContactPointKind.choices)
     value = models.CharField(max_length=254, db_index=True)
     label = models.CharField(max_length=40, blank=True, default="")
