@@ -35,7 +35,7 @@ from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.money import Money
 from rapport.core.pagination import Page, decode_cursor, encode_cursor
 from rapport.core.search import fulltext_ids, normalise_words
-from rapport.people.models import Staff, Team
+from rapport.people.models import RoleAuthority, Staff, Team
 
 
 def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
@@ -51,10 +51,10 @@ _remembered: dict[str, tuple[float, Any]] = {}
 
 
 def remembered[T](key: str, load: Callable[[], T]) -> T:
-    """Lists the pages show on every request (50 staff, 10 teams, the root causes), read at
-    most every 30 s per worker and at once after a change saved in this worker. Another
-    worker may show a changed list up to 30 s late; forms validate posts against fresh
-    lists (the services refuse inactive people anyway)."""
+    """Lists the pages show on every request (50 staff, 10 teams, the root causes, a role's
+    authority), read at most every 30 s per worker and at once after a change saved in this
+    worker. Another worker may show a changed list up to 30 s late; forms validate posts
+    against fresh lists and the services check authority and active people themselves."""
     now = time.monotonic()
     hit = _remembered.get(key)
     if hit is not None and now - hit[0] < REMEMBER_SECONDS:
@@ -68,7 +68,7 @@ def forget_choices(**_: Any) -> None:
     _remembered.clear()
 
 
-for _model in (Staff, Team, RootCause):
+for _model in (Staff, Team, RootCause, RoleAuthority):
     post_save.connect(forget_choices, sender=_model, dispatch_uid=f"cases-choices-save-{_model.__name__}")
     post_delete.connect(forget_choices, sender=_model, dispatch_uid=f"cases-choices-delete-{_model.__name__}")
 

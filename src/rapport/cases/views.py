@@ -305,7 +305,7 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
     user, now = request.user, timezone.now()
     staff, teams = staff_choices(cached=True), team_names(cached=True)
     version = {"version": case.version}
-    limit = authority_for(user)
+    limit = queries.remembered(f"authority-{user.role}", lambda: authority_for(user))  # shown, not enforced
     compensations = list(
         Compensation.objects.filter(case=case)
         .select_related("requested_by", "decided_by")
