@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from rapport.core import audit, events
@@ -475,6 +475,16 @@ def set_care_tier(*, actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[i
     (one summary audit row). Bulk UPDATEs of the rows whose tier changes; returns how many."""
     if actor is not None:
         require_role(actor, Role.LEAD if reason else Role.MANAGER, "set care tiers")
+    if not reason and connection.vendor == "postgresql":
+        applied = _set_column_postgresql("care_tier", customer_ids_by_tier)
+        audit.record(
+            actor=actor,
+            action="customer.care_tiers_applied",
+            subject_type="customer",
+            subject_id=0,
+            changes={"changed": applied},
+        )
+        return sum(applied.values())
     changed: dict[str, int] = {}
     for tier, ids in customer_ids_by_tier.items():
         id_list = list(ids)
@@ -508,12 +518,39 @@ def set_segments(*, actor: Actor, customer_ids_by_segment: Mapping[str, Iterable
     if actor is not None:
         require_role(actor, Role.MANAGER, "set customer segments")
     changed: dict[str, int] = {}
-    for segment, ids in customer_ids_by_segment.items():
-        id_list = list(ids)
-        for start in range(0, len(id_list), TIER_BATCH):
-            batch = Customer.objects.filter(id__in=id_list[start : start + TIER_BATCH]).exclude(segment=segment)
-            changed[segment] = changed.get(segment, 0) + batch.update(segment=segment)
+    if connection.vendor == "postgresql":
+        changed = _set_column_postgresql("segment", customer_ids_by_segment)
+    else:
+        for segment, ids in customer_ids_by_segment.items():
+            id_list = list(ids)
+            for start in range(0, len(id_list), TIER_BATCH):
+                batch = Customer.objects.filter(id__in=id_list[start : start + TIER_BATCH]).exclude(segment=segment)
+                changed[segment] = changed.get(segment, 0) + batch.update(segment=segment)
     audit.record(
         actor=actor, action="customer.segments_set", subject_type="customer", subject_id=0, changes={"changed": changed}
     )
     return sum(changed.values())
+
+
+def _set_column_postgresql(column: str, customer_ids_by_value: Mapping[str, Iterable[int]]) -> dict[str, int]:
+    """One UPDATE joined to the (id, value) arrays, touching only rows whose value changes: a
+    million customers in one statement instead of a hundred 10,000-id IN lists. Returns the
+    changes per value. ``column`` is one of ours (care_tier, segment), never user input."""
+    if column not in ("care_tier", "segment"):
+        raise ValueError(f"not a value column: {column}")
+    ids: list[int] = []
+    values: list[str] = []
+    for value, id_list in customer_ids_by_value.items():
+        batch = list(id_list)
+        ids += batch
+        values += [value] * len(batch)
+    # The table and a checked column name in the text; the data go as parameters.
+    sql = (
+        f"WITH changed AS (UPDATE {Customer._meta.db_table} AS c SET {column} = v.value "  # noqa: S608
+        "FROM unnest(%s::bigint[], %s::text[]) AS v(id, value) "
+        f"WHERE c.id = v.id AND c.{column} <> v.value RETURNING v.value) "
+        "SELECT value, count(*) FROM changed GROUP BY value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, values])
+        return {value: int(n) for value, n in cursor.fetchall()}
