@@ -269,13 +269,15 @@ def orders_from(data: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.
     return who, days, revenue
 
 
-def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock: Clock) -> dict[str, Any]:
+def snapshot_bench(
+    customers: int, data: dict[str, np.ndarray], seed: int, clock: Clock, reuse: bool = False
+) -> dict[str, Any]:
     """The nightly path on PostgreSQL at full size: customers and orders COPY-loaded, then the
     services the scheduled job runs: BG/NBD and Gamma-Gamma fits from the order table, and
     ``snapshot_values`` (summaries, margins, cost to serve, scores, RFM, segments, tiers, the
     CustomerValue rows, care_tier and segment on the customers)."""
     db = "rapport_value_snapshot_bench"
-    ensure_database(db, fresh=True)
+    ensure_database(db, fresh=not reuse)
     setup_django(db)
     from datetime import date
 
@@ -285,6 +287,11 @@ def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock
     from rapport.value import services
 
     call_command("migrate", verbosity=0)
+    end = date(2024, 1, 1).fromordinal(date(2024, 1, 1).toordinal() + CALIBRATION_DAYS - 1)
+    from rapport.customers.models import Customer
+
+    if reuse and Customer.objects.exists():
+        return _snapshot_runs(services, end, {"customers": customers, "reused": True}, clock)
     clock.say(f"snapshot bench: loading {customers} customers")
     now = "2026-01-01 00:00:00+00"
     lines = [
@@ -313,7 +320,6 @@ def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_customer; ANALYZE value_order")
-    end = date(2024, 1, 1).fromordinal(date(2024, 1, 1).toordinal() + CALIBRATION_DAYS - 1)
     from rapport.value.models import TierRules
 
     TierRules.objects.create(
@@ -321,7 +327,13 @@ def snapshot_bench(customers: int, data: dict[str, np.ndarray], seed: int, clock
                {"tier": "basic", "when": "negative_margin"}],
         default="standard",
     )  # fmt: skip
-    out: dict[str, Any] = {"customers": customers, "orders": len(who), "calibration_end": end.isoformat()}
+    return _snapshot_runs(services, end, {"customers": customers, "orders": len(who)}, clock)
+
+
+def _snapshot_runs(services: Any, end: Any, out: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    from datetime import date
+
+    out["calibration_end"] = end.isoformat()
     for model in ("bgnbd", "gammagamma"):
         fit, wall, cpu = timed(lambda m=model: services.run_fit(actor=None, model=m, calibration_end=end))
         out[f"{model}_fit_from_orders"] = {
@@ -358,6 +370,7 @@ def main() -> None:
     parser.add_argument("--pareto", action="store_true", help="also Pareto/NBD (lifetimes takes minutes at 1M)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--snapshot", action="store_true", help="time fits from orders + snapshot_values on PostgreSQL")
+    parser.add_argument("--reuse", action="store_true", help="--snapshot on the database a previous run loaded")
     parser.add_argument("--no-fits", action="store_true", help="skip the in-memory fit comparison")
     args = parser.parse_args()
     clock = Clock()
@@ -401,7 +414,7 @@ def main() -> None:
     if args.orders:
         result["order_import"] = import_rate(args.orders, clock)
     if args.snapshot:
-        result["snapshot"] = snapshot_bench(args.customers, data, args.seed, clock)
+        result["snapshot"] = snapshot_bench(args.customers, data, args.seed, clock, args.reuse)
     result["load_average_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     print(json.dumps(result, indent=2, default=float))
 
