@@ -217,8 +217,8 @@ def _process_one(row: InboundMessage, batch: Batch) -> None:
         if row.case_id and row.status == InboundStatus.PROCESSED:
             batch.cases_last_hour[row.sender] = batch.cases_last_hour.get(row.sender, 0) + 1
     except OperationalError:  # a deadlock with another drain, say: not the message's fault
+        # Left "received": the next batch or the every-minute drain takes it again.
         log.warning("inbound message %s left for the next drain", row.id, exc_info=True)
-        transaction.on_commit(wake_worker)
     except Exception as exc:  # one poison message must not stop the batch
         log.exception("inbound message %s is unprocessable", row.id)
         row.status, row.error = InboundStatus.UNPROCESSABLE, f"{type(exc).__name__}: {exc}"[:2000]
