@@ -4,7 +4,8 @@ set of choices."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -26,9 +27,11 @@ def signed_in(staff: Staff) -> Client:
     return client
 
 
-def open_case(actor: Staff, customer: Customer, subject: str = "Parcel arrived broken", **kw: str) -> Case:
+def open_case(
+    actor: Staff, customer: Customer, subject: str = "Parcel arrived broken", owner: str | None = None
+) -> Case:
     return services.open_case(
-        actor=actor, data=CaseInput(customer_id=customer.id, type="complaint", subject=subject, **kw)
+        actor=actor, data=CaseInput(customer_id=customer.id, type="complaint", subject=subject, owner=owner)
     )
 
 
@@ -40,7 +43,7 @@ def test_clock_state_from_plain_values_matches_the_model(
     assert template is not None
     now = timezone.now()
     hour = timedelta(hours=1)
-    shapes = [
+    shapes: list[dict[str, datetime | None]] = [
         {"due_at": now + hour, "at_risk_at": now + hour / 2},  # running
         {"due_at": now + hour, "at_risk_at": now - hour},  # at risk
         {"due_at": now - hour, "at_risk_at": now - 2 * hour},  # breached, still running
@@ -133,7 +136,7 @@ def test_a_change_saved_elsewhere_shows_once_the_lists_expire(
     monkeypatch.setattr(queries, "REMEMBER_SECONDS", 3600.0)
     make_staff("yann", Role.AGENT, team="Front line")
     Staff.objects.filter(username="yann").update(first_name="Yann")
-    queries._remembered["staff_choices"] = (queries.time.monotonic(), [("alice", "Alicia")])
+    queries._remembered["staff_choices"] = (time.monotonic(), [("alice", "Alicia")])
     assert client.get("/cases/", {"tab": "all", "owner": "yann"}).status_code == 200
 
 
