@@ -87,6 +87,10 @@ def team_names(*, cached: bool = False) -> list[str]:
     return list(Team.objects.order_by("name").values_list("name", flat=True))
 
 
+PRIORITY_LABELS, STATUS_LABELS = dict(Priority.choices), dict(Status.choices)
+CLOCK_LABELS = dict(ClockKind.choices)
+
+
 @dataclass(frozen=True, slots=True)
 class QueueClock:
     kind: str
@@ -95,7 +99,7 @@ class QueueClock:
 
     @property
     def label(self) -> str:
-        return ClockKind(self.kind).label
+        return CLOCK_LABELS.get(self.kind, self.kind)
 
     @property
     def state_label(self) -> str:
@@ -123,11 +127,11 @@ class QueueRow:
 
     @property
     def priority_label(self) -> str:
-        return Priority(self.priority).label
+        return PRIORITY_LABELS.get(self.priority, self.priority)  # as get_priority_display()
 
     @property
     def status_label(self) -> str:
-        return Status(self.status).label
+        return STATUS_LABELS.get(self.status, self.status)
 
     def nearest_clock(self) -> QueueClock | None:
         """The running clock due soonest, else a paused one, else the latest one."""

@@ -238,7 +238,7 @@ def queue_html(request: StaffRequest, rows: Sequence[queries.QueueRow]) -> SafeS
             f'<td class="case-table__subject">{escape(row.subject)}</td>'
             f'<td class="wide-only"><a href="{_url_with("customer", "999999999", row.customer_id)}">'
             f"{escape(row.customer_name)}</a></td>"
-            f'<td><span class="priority priority--{row.priority}">{escape(row.priority_label)}</span></td>'
+            f'<td><span class="priority priority--{escape(row.priority)}">{escape(row.priority_label)}</span></td>'
             f'<td class="wide-only">{escape(row.status_label)}</td><td>{owner}</td><td>{clock}</td></tr>\n'
         )
     return mark_safe("".join(lines))  # noqa: S308 - database values are escaped above
