@@ -12,11 +12,12 @@ the defaults shipped below.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template import Context, Engine, Library, Template, TemplateSyntaxError, defaultfilters, defaulttags
 from django.template.base import Variable, VariableNode
 
 from rapport.channels.models import EmailTemplate
@@ -141,7 +142,13 @@ def render(kind: str, language: str, values: dict[str, str]) -> Rendered:
 
 
 def _render(source: str, context: dict[str, str]) -> str:
-    return _ENGINE.from_string(source).render(Context(context, autoescape=False))
+    return _compiled(source).render(Context(context, autoescape=False))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """Compiling costs more than rendering; a template's source decides its compiled form."""
+    return _ENGINE.from_string(source)
 
 
 def check(kind: str, subject: str, body: str) -> dict[str, list[str]]:

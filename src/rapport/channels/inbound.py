@@ -281,6 +281,7 @@ class Batch:
         self.parsed: dict[int, EmailMessage | None] = {r.id: self._parse(r.id) for r in rows}
         self.ours = _our_addresses()
         self.senders: dict[int, str] = {}
+        self.machine: dict[int, str] = {}  # why a message is machine-written ('' when it is not)
         names: dict[str, str] = {}  # senders who may become prospects, with their display names
         for row in rows:
             name, self.senders[row.id] = self._sender(row.id)
@@ -338,9 +339,10 @@ class Batch:
     def _may_become_prospect(self, row_id: int) -> bool:
         msg, sender = self.parsed[row_id], self.senders[row_id]
         try:
-            return bool(
-                sender and msg is not None and not _is_dsn(msg) and not _machine_written(msg, sender, self.ours)
-            )
+            if not sender or msg is None or _is_dsn(msg):
+                return False
+            self.machine[row_id] = _machine_written(msg, sender, self.ours)
+            return not self.machine[row_id]
         except Exception:  # decided again, and any error recorded, when the message's turn comes
             return False
 
@@ -421,7 +423,9 @@ def _process(row: InboundMessage, batch: Batch) -> None:
     if _is_dsn(msg):
         _bounce(row, msg)
         return
-    machine = _machine_written(msg, row.sender, batch.ours)
+    machine = batch.machine.get(row.id)  # decided by the batch's look-ahead for the same sender
+    if machine is None or batch.sender_of(row) != row.sender:
+        machine = _machine_written(msg, row.sender, batch.ours)
     customer = batch.customers.get(row.sender)
     if customer is None:
         customer = customer_for(row.sender, name, create=not machine)
