@@ -241,7 +241,8 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
     currency = spend.currency or frequency.currency
     data = queries.summarise(calibration_end=as_of, time_unit=unit, currency=currency)
     revenue, margin = queries.margins(data.customer_ids, as_of, currency)
-    cost = costs.cost_to_serve(data.customer_ids, currency=currency, end=queries.calibration_cutoff(as_of)).total
+    served = costs.cost_to_serve(data.customer_ids, currency=currency, end=queries.calibration_cutoff(as_of))
+    cost = served.total
     ratio = np.divide(margin, revenue, out=np.ones_like(revenue), where=revenue > 0)
     scores = clv.score(
         frequency.model,
@@ -287,7 +288,13 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
             action="value.snapshot",
             subject_type="value_fit",
             subject_id=frequency.id,
-            changes={"as_of": as_of.isoformat(), "customers": len(data.customer_ids), "horizon_days": horizon_days},
+            changes={
+                "as_of": as_of.isoformat(),
+                "customers": len(data.customer_ids),
+                "horizon_days": horizon_days,
+                # Cost rates in another currency than the values cannot price handling time (no FX).
+                "unpriced_rates_currency": served.unpriced_currency,
+            },
         )
         set_care_tier(actor=actor, customer_ids_by_tier=_ids_by_tier(data.customer_ids, tier))
         set_segments(actor=actor, customer_ids_by_segment=_ids_by_tier(data.customer_ids, segment))
