@@ -261,6 +261,7 @@ def filtered(filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case
 TEXT_COLUMNS = ("subject", "description")
 FEW_MATCHES = 500
 CLEARLY_COMMON = 20 * FEW_MATCHES
+COMMON_IN_SAMPLE = 10
 
 
 def mentioning(text: str) -> Q:
@@ -271,7 +272,8 @@ def mentioning(text: str) -> Q:
     newest-first walk (or a queue's own index) meets quickly. Either way no case is left out;
     the split keeps PostgreSQL off the plan that is slow for each (it guesses 2 % of rows for
     any prefix match: a walk over millions of rows for a rare word, a sort of 100,000s of
-    index hits for a common one). A single word its statistics call common skips the index."""
+    index hits for a common one). Common: a single word the column's statistics call so, or
+    words already frequent in a random sample of the table."""
     words = normalise_words(text)[:8]
     if not words:
         return Q()
@@ -283,12 +285,14 @@ def mentioning(text: str) -> Q:
         sql = "cases_case.id IN (SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s)"
         return Q(RawSQL(sql, [fts_query], output_field=BooleanField()))  # noqa: S611 - bound parameter
     query = " & ".join([*words[:-1], f"{words[-1]}:*"])
-    if len(words) > 1 or _estimated_matches(words[0]) < CLEARLY_COMMON:
+    common = (len(words) == 1 and _estimated_matches(words[0]) >= CLEARLY_COMMON) or _common_in_sample(query)
+    if not common:
         few = _index_matches(query, FEW_MATCHES + 1)
         if len(few) <= FEW_MATCHES:
             return Q(id__in=few)
-    # IS TRUE: not something the GIN index answers, so the planner walks instead of sorting.
-    sql = "(cases_case.search_vector @@ to_tsquery('simple', %s)) IS TRUE"
+    # In coalesce() the match is neither answerable from the GIN index nor estimated (a guess of
+    # half the rows), so the planner walks newest-first or a queue's own index, and stops at 51.
+    sql = "coalesce(cases_case.search_vector @@ to_tsquery('simple', %s), false)"
     return Q(RawSQL(sql, [query], output_field=BooleanField()))  # noqa: S611 - bound parameter
 
 
@@ -310,6 +314,17 @@ def _word_statistics() -> tuple[float, dict[str, float]]:
     if not row or not row[1]:
         return 0.0, {}
     return float(row[0]), dict(zip(row[1], row[2], strict=False))  # the last three freqs are summaries
+
+
+def _common_in_sample(query: str) -> bool:
+    """Whether ~0.1 % of the table's pages, picked at random (~5 ms), already hold 10 matches:
+    several words together can be rare even when each is common, so statistics cannot say."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM cases_case TABLESAMPLE SYSTEM (0.1) WHERE search_vector @@ to_tsquery('simple', %s)",
+            [query],
+        )
+        return bool(cursor.fetchone()[0] >= COMMON_IN_SAMPLE)
 
 
 def _index_matches(query: str, limit: int) -> list[int]:
