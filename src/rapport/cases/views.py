@@ -301,6 +301,16 @@ def money_text(compensation: Compensation) -> str:
     return str(Money.of(compensation.amount, compensation.currency))
 
 
+# Notes that apps above cases add to the case page (value: the customer's care tier and, for an
+# unprofitable tier, the hint towards lower-cost channels). Each renders HTML, or "" for nothing.
+CaseNote = Callable[[HttpRequest, Case], str]
+_case_notes: dict[str, CaseNote] = {}
+
+
+def register_case_note(name: str, render_note: CaseNote) -> None:
+    _case_notes[name] = render_note
+
+
 def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, Any]:
     user, now = request.user, timezone.now()
     staff, teams = staff_choices(cached=True), team_names(cached=True)
@@ -329,6 +339,8 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
         "compensation_form": forms.CompensationForm(initial={"currency": limit.max_compensation_currency}),
         "resolve_form": forms.ResolveForm(paths=paths, initial=version),
         "reopen_form": forms.ReopenForm(),
+        # Renderers return template output, which is already escaped HTML.
+        "case_notes": [SafeString(html) for note in _case_notes.values() if (html := note(request, case))],
     }
     context.update(bound)
     return context
