@@ -126,6 +126,9 @@ def test_unprofitable_customers_get_basic_tier_and_the_lower_cost_hint(
     assert body["tier"] == "basic" and "help pages" in body["care_hint"]
     html = signed_in(lead).get(f"/customers/{customer.id}/").content.decode()
     assert "Lower-cost care:" in html
+    case = cases.open_case(actor=lead, data=cases.CaseInput(customer_id=customer.id, type="question", subject="Hi"))
+    page = signed_in(lead).get(f"/cases/{case.reference}/").content.decode()
+    assert "Basic tier" in page and "Lower-cost care:" in page
     top = _top_customer()
     assert api_for(lead).get(f"/customers/{top.id}/value").json()["care_hint"] == ""
 
@@ -150,6 +153,8 @@ def test_platinum_cases_go_to_the_dedicated_team(valued: Staff, agent: Staff, le
     other = cases.open_case(actor=agent, data=cases.CaseInput(customer_id=standard.id, type="question", subject="Hi"))
     assert other.team == agent.team
     assert Case.objects.filter(team__name="Platinum helpline").count() == 1
+    page = signed_in(lead).get(f"/cases/{case.reference}/").content.decode()
+    assert "Platinum tier" in page and "Lower-cost care:" not in page
     assert "Platinum helpline" in signed_in(lead).get("/value/settings/").content.decode()
 
 

@@ -8,6 +8,7 @@ class ValueConfig(AppConfig):
 
     def ready(self) -> None:
         from rapport.cases.services import register_team_route
+        from rapport.cases.views import register_case_note
         from rapport.customers.forms import register_filter_choices
         from rapport.customers.panels import register_panel
         from rapport.customers.services import register_merge_step
@@ -16,5 +17,6 @@ class ValueConfig(AppConfig):
         register_merge_step(services.move_orders_on_merge)
         register_panel("value", views.customer_panel)
         register_team_route(queries.dedicated_team)  # the dedicated helpline of a care tier
+        register_case_note("value", views.case_note)
         register_filter_choices("segment", queries.segment_choices)
         register_filter_choices("tier", queries.tier_choices)

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
+from rapport.cases.models import Case
 from rapport.core.errors import InvalidInput
 from rapport.customers.models import Customer
 from rapport.people.models import Role, Staff
@@ -29,6 +30,16 @@ def customer_panel(request: HttpRequest, customer: Customer) -> str:
     context = {"customer": customer, **queries.customer_panel(customer.id)}
     context["care_hint"] = queries.care_hint(customer.care_tier)
     return render_to_string("value/_customer_panel.html", context, request=request)
+
+
+def case_note(request: HttpRequest, case: Case) -> str:
+    """On the case page: the customer's care tier and, for an unprofitable tier, the hint towards
+    lower-cost channels (nothing for customers without a tier, so no query for them)."""
+    tier = case.customer.care_tier
+    if not tier:
+        return ""
+    context = {"tier": tier, "care_hint": queries.care_hint(tier)}
+    return render_to_string("value/_case_note.html", context, request=request)
 
 
 class PeriodForm(forms.Form):
