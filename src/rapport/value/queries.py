@@ -568,7 +568,7 @@ def unmanaged_page(*, tier: str = "", cursor: str | None, limit: int) -> tuple[l
     if not tiers:
         return tiers, Page([], None)
     unmanaged = Customer.objects.live().filter(care_tier__in=tiers, account_manager__isnull=True)
-    return tiers, paginate_by_id(unmanaged.select_related(None), cursor=cursor, limit=limit)
+    return tiers, paginate_by_id(unmanaged, cursor=cursor, limit=limit)
 
 
 def segment_choices() -> list[tuple[str, str]]:

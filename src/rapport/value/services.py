@@ -445,10 +445,6 @@ def _rule_tier(value: CustomerValue) -> str:
     return str(tiers[int(np.searchsorted(ids, value.customer_id))])
 
 
-def _cents(value: float) -> Decimal:
-    return Decimal(f"{float(value):.2f}")
-
-
 def move_orders_on_merge(survivor_id: int, duplicate_id: int) -> None:
     """A merge step (inside the merge transaction): the duplicate's orders and value snapshots
     become the survivor's, so its purchase history is summarised as one customer's."""
