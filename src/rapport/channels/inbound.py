@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import parseaddr
 
 from django.core.files.base import ContentFile
@@ -120,9 +122,12 @@ def _stored(**key: str) -> InboundMessage | None:
 
 def _message_id(raw: bytes) -> str:
     # Only the header block is needed; a parse failure just means "no Message-ID".
+    # The door runs this for every message: the compat32 header parser reads the raw value
+    # without building the modern policy's header objects (about 10x cheaper).
     try:
         head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        ids = mime.message_ids(mime.header(mime.parse(head), "Message-ID"))
+        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
+        ids = mime.message_ids(str(value or ""))
         return ids[0][:500] if ids else ""
     except Exception:
         return ""
