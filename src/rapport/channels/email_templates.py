@@ -13,6 +13,9 @@ the defaults shipped below.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -118,10 +121,34 @@ def default_language() -> str:
     return str(settings.LANGUAGE_CODE).split("-")[0].lower() or "en"
 
 
+_remembered: ContextVar[dict[tuple[str, str], tuple[str, str, str]] | None] = ContextVar(
+    "email_templates_remembered", default=None
+)
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Within the block the wording is read once per kind and language (a worker's batch)."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
 def effective(kind: str, language: str) -> tuple[str, str, str]:
     """(subject, body, where from: the language, the default language or 'shipped')."""
     if kind not in KINDS:
         raise InvalidInput(f"'{kind}' is not one of: {', '.join(KINDS)}.", "kind")
+    memo = _remembered.get()
+    if memo is None:
+        return _effective(kind, language)
+    if (kind, language) not in memo:
+        memo[kind, language] = _effective(kind, language)
+    return memo[kind, language]
+
+
+def _effective(kind: str, language: str) -> tuple[str, str, str]:
     wanted = [language, default_language()] if language else [default_language()]
     rows = {r.language: r for r in EmailTemplate.objects.filter(kind=kind, language__in=wanted)}
     for lang in wanted:

@@ -20,12 +20,12 @@ from email.utils import parseaddr
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from rapport.cases import services as cases
 from rapport.cases.models import Case, CaseEvent, format_reference
-from rapport.channels import mime, outbound
+from rapport.channels import email_templates, mime, outbound
 from rapport.channels.models import (
     Attachment,
     Channel,
@@ -208,9 +208,22 @@ def process_pending(batch_size: int = BATCH_SIZE) -> int:
         if not rows:
             return 0
         batch = Batch(rows)
-        for row in sorted(rows, key=batch.sender_of):  # one lock order for new senders across workers
-            _process_one(row, batch)
+        with email_templates.remembered():  # each acknowledgement's wording read once per batch
+            for row in sorted(rows, key=batch.sender_of):  # one lock order for new senders across workers
+                _process_one(row, batch)
+        _link_opening_entries(batch.opened)
     return len(rows)
+
+
+def _link_opening_entries(inbound_ids: list[int]) -> None:
+    """A message that opened a case points at the case's opening timeline entry (written by
+    open_case): one UPDATE for the batch instead of a look-up per message."""
+    if not inbound_ids:
+        return
+    opening = Interaction.objects.filter(source_type="case", source_id=OuterRef("case_id")).order_by("id")
+    InboundMessage.objects.filter(id__in=inbound_ids, interaction__isnull=True).update(
+        interaction=Subquery(opening.values("id")[:1])
+    )
 
 
 def _process_one(row: InboundMessage, batch: Batch) -> None:
@@ -221,6 +234,8 @@ def _process_one(row: InboundMessage, batch: Batch) -> None:
             row.save(update_fields=PROCESSED_FIELDS)
         if row.case_id and row.status == InboundStatus.PROCESSED:
             batch.cases_last_hour[row.sender] = batch.cases_last_hour.get(row.sender, 0) + 1
+            if row.interaction_id is None:
+                batch.opened.append(row.id)
     except OperationalError:  # a deadlock with another drain, say: not the message's fault
         # Left "received": the next batch or the every-minute drain takes it again.
         log.warning("inbound message %s left for the next drain", row.id, exc_info=True)
@@ -257,7 +272,9 @@ def process(inbound_id: int) -> Outcome:
             raise NotFound("No such message.")
         if row.status != InboundStatus.RECEIVED:
             return _outcome(row, duplicate=True)
-        _process_one(row, Batch([row]))
+        batch = Batch([row])
+        _process_one(row, batch)
+        _link_opening_entries(batch.opened)
     return _outcome(row)
 
 
@@ -287,6 +304,7 @@ class Batch:
         self.ours = _our_addresses()
         self.senders: dict[int, str] = {}
         self.machine: dict[int, str] = {}  # why a message is machine-written ('' when it is not)
+        self.opened: list[int] = []  # messages that opened a case, for _link_opening_entries
         names: dict[str, str] = {}  # senders who may become prospects, with their display names
         for row in rows:
             name, self.senders[row.id] = self._sender(row.id)
@@ -582,8 +600,7 @@ def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch:
             team=team,
         ),
     )
-    row.case = case
-    row.interaction = Interaction.objects.filter(source_type="case", source_id=case.id).order_by("id").first()
+    row.case = case  # its opening timeline entry is linked for the whole batch at the end
     files = _attachments(row, case, batch)
     if flagged:
         CaseEvent.objects.create(case=case, kind="flagged", data={"reason": flagged}, at=timezone.now())
