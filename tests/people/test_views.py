@@ -133,3 +133,12 @@ def test_times_show_in_the_viewers_zone(agent: Staff) -> None:
     agent.save()
     body = signed_in(agent).get("/").content.decode()
     assert "Times in Asia/Tokyo" in body
+
+
+def test_the_signed_in_member_comes_with_their_team(agent: Staff, django_assert_num_queries: Any) -> None:
+    agent.team = Team.objects.create(name="Night shift")
+    agent.save()
+    response = signed_in(agent).get("/")
+    assert response.status_code == 200 and b"Night shift" in response.content
+    with django_assert_num_queries(0):  # loaded with the member by the session's backend
+        assert response.wsgi_request.user.team.name == "Night shift"
