@@ -140,5 +140,7 @@ def test_the_signed_in_member_comes_with_their_team(agent: Staff, django_assert_
     agent.save()
     response = signed_in(agent).get("/")
     assert response.status_code == 200 and b"Night shift" in response.content
+    member = response.wsgi_request.user
+    assert isinstance(member, Staff)
     with django_assert_num_queries(0):  # loaded with the member by the session's backend
-        assert response.wsgi_request.user.team.name == "Night shift"
+        assert member.team is not None and member.team.name == "Night shift"
