@@ -72,7 +72,7 @@ def sessions(count: int) -> list[str]:
     cookies = []
     for staff in Staff.objects.filter(username__startswith="staff", team__isnull=False).order_by("id")[:count]:
         client = Client()
-        client.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(staff, backend="rapport.people.auth.StaffBackend")
         cookies.append(client.cookies["sessionid"].value)
     return cookies
 

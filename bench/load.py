@@ -122,7 +122,7 @@ def credentials() -> tuple[str, str]:
     user = Staff.objects.get(username=BENCH_USER)
     token = services.issue_token(actor=None, staff=user)
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(user, backend="rapport.people.auth.StaffBackend")
     return token, client.cookies["sessionid"].value
 
 
