@@ -130,6 +130,41 @@ class CustomerValue(models.Model):
         return f"value of customer {self.customer_id} as of {self.as_of}"
 
 
+CLV_BANDS = 20  # the value page's CLV histogram: equal-width bands between a batch's lowest and highest CLV
+
+
+class ValueSummary(models.Model):
+    """One snapshot batch (fit, as_of) per segment × tier: what the value page and the segments API
+    show to date, so they read a few dozen rows instead of grouping a million snapshots. Written in
+    the snapshot's transaction; tier changes and merges that touch the batch keep it in step."""
+
+    fit = models.ForeignKey(ValueFit, on_delete=models.PROTECT, related_name="+")
+    as_of = models.DateField()
+    segment = models.CharField(max_length=32, blank=True, default="")
+    tier = models.CharField(max_length=32, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    customers = models.PositiveIntegerField(default=0)
+    # Sums of the snapshots' money columns (2 decimals each), exact.
+    revenue = models.DecimalField(default=0, max_digits=24, decimal_places=4)
+    margin = models.DecimalField(default=0, max_digits=24, decimal_places=4)
+    cost_to_serve = models.DecimalField(default=0, max_digits=24, decimal_places=4)
+    clv = models.DecimalField(default=0, max_digits=24, decimal_places=4)
+    # The batch's CLV range (the same on every row of the batch) and this group's customers per band of it.
+    clv_low = models.FloatField(default=0)
+    clv_high = models.FloatField(default=0)
+    clv_bands = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["fit", "as_of", "segment", "tier"], name="value_summary_one_per_group"),
+        ]
+        indexes = [models.Index(fields=["-as_of", "-id"], name="value_summary_latest")]
+
+    def __str__(self) -> str:
+        return f"value summary {self.as_of} {self.segment}/{self.tier}"
+
+
 class TierRules(models.Model):
     """The care-tier rules an admin sets (one row, the latest wins): ``rules`` is an ordered list of
     ``{"tier", "top_percent"}`` or ``{"tier", "when"}``; customers no rule picks get ``default``."""

@@ -11,7 +11,6 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    Case,
     Count,
     DecimalField,
     F,
@@ -23,8 +22,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import Floor, TruncDate
 from numpy.typing import NDArray
@@ -33,8 +30,9 @@ from rapport.core.errors import InvalidInput, NotFound
 from rapport.core.pagination import Page, paginate_by_id, paginate_desc
 from rapport.customers.models import Customer
 from rapport.people.models import Team
-from rapport.value import clv, costs, segments
+from rapport.value import clv, costs, segments, summaries
 from rapport.value.models import (
+    CLV_BANDS,
     DAYS_PER_UNIT,
     CostRate,
     CustomerValue,
@@ -44,6 +42,7 @@ from rapport.value.models import (
     TierRules,
     ValueFit,
     ValueModel,
+    ValueSummary,
 )
 
 Array = NDArray[np.float64]
@@ -301,9 +300,41 @@ def tier_rules() -> TierRules:
 
 
 def latest_snapshot_key() -> tuple[date, int] | None:
-    """(as_of, fit id) of the newest snapshot batch."""
-    row = CustomerValue.objects.order_by("-as_of", "-id").values_list("as_of", "fit_id").first()
+    """(as_of, fit id) of the newest snapshot batch: from its summary (a small table; every batch
+    with customers has one, written with it)."""
+    row = ValueSummary.objects.order_by("-as_of", "-id").values_list("as_of", "fit_id").first()
     return (row[0], row[1]) if row else None
+
+
+def batch_summary(key: tuple[date, int]) -> list[ValueSummary]:
+    """The summary rows of one snapshot batch, by segment and tier."""
+    return list(ValueSummary.objects.filter(as_of=key[0], fit_id=key[1]).order_by("segment", "tier"))
+
+
+def grouped_summary(key: tuple[date, int]) -> summaries.BatchSummary:
+    """The summary of one batch grouped from its snapshot rows (what the stored summary must equal;
+    used to rebuild it after tier rules change): two queries over the whole batch."""
+    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
+    bounds = batch.aggregate(low=Min("clv"), high=Max("clv"))
+    low, high = float(bounds["low"] or 0), float(bounds["high"] or 0)
+    width = summaries.band_width(low, high)
+    rows = (
+        batch.annotate(band=Floor((F("clv") - low) / width, output_field=FloatField()))
+        .values_list("segment", "tier", "band")
+        .annotate(Count("id"), Sum("revenue_to_date"), Sum("margin_to_date"), Sum("cost_to_serve"), Sum("clv"))
+        .order_by()
+    )
+    groups: dict[tuple[str, str], summaries.Group] = {}
+    for segment, tier, band, n, *amounts in rows:
+        group = groups.setdefault((segment, tier), summaries.Group(segment, tier))
+        group.customers += n
+        for name, amount in zip(summaries.AMOUNTS, amounts, strict=True):
+            setattr(group, name, getattr(group, name) + (amount or 0))
+        group.bands[min(int(band), CLV_BANDS - 1)] += n  # the top value falls on the last edge
+    for group in groups.values():
+        for name in summaries.AMOUNTS:
+            setattr(group, name, Decimal(getattr(group, name)).quantize(CENT))
+    return summaries.BatchSummary(low, high, [groups[k] for k in sorted(groups)])
 
 
 def latest_snapshot_ids(customer_ids: list[int]) -> list[int]:
@@ -336,23 +367,26 @@ def _money_or_zero(value: Decimal | float | None) -> Decimal:
     return _money(value or 0)
 
 
-def segments_summary(since: date | None = None, until: date | None = None) -> dict[str, Any]:
+def segments_summary(
+    since: date | None = None, until: date | None = None, key: tuple[date, int] | None = None
+) -> dict[str, Any]:
     """Counts, revenue, margin, cost to serve, profit and CLV by segment and tier of the latest
-    snapshot batch. To date: one grouped query over the snapshots. For a period [since, until]
+    snapshot batch (or ``key``'s). To date: the batch's stored summary. For a period [since, until]
     (whole days): revenue, margin and cost to serve within it, per customer in bulk, then
     grouped by the customers' segment and tier with NumPy."""
-    key = latest_snapshot_key()
+    key = key or latest_snapshot_key()
     body: dict[str, Any] = {"as_of": None, "currency": "", "since": since, "until": until, "rows": []}
     body |= {"segments": [], "tiers": []}
     if key is None:
         return body
     if since is not None and until is not None and until < since:
         raise InvalidInput("'until' must not be before 'since'.", "until")
-    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
-    currency = batch.values_list("currency", flat=True).first() or ""
+    stored = batch_summary(key)
+    currency = stored[0].currency if stored else ""
     if since is None and until is None:
-        rows = _rows_to_date(batch)
+        rows = [_row(s.segment, s.tier, s.customers, **{k: getattr(s, k) for k in summaries.AMOUNTS}) for s in stored]
     else:
+        batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
         rows = _rows_for_period(batch, currency, since, until or key[0])
     body.update(
         as_of=key[0], currency=currency, rows=rows, segments=_totals(rows, "segment"), tiers=_totals(rows, "tier")
@@ -370,24 +404,6 @@ def _row(segment: str, tier: str, customers: int, **amounts: float | Decimal | N
         **money,
         "profit": money["margin"] - money["cost_to_serve"],
     }
-
-
-def _rows_to_date(batch: QuerySet[CustomerValue]) -> list[dict[str, Any]]:
-    grouped = (
-        batch.values("segment", "tier")
-        .annotate(
-            n=Count("id"),
-            revenue=Sum("revenue_to_date"),
-            margin=Sum("margin_to_date"),
-            cost_to_serve=Sum("cost_to_serve"),
-            clv=Sum("clv"),
-        )
-        .order_by("segment", "tier")
-    )
-    return [
-        _row(g["segment"], g["tier"], g["n"], **{k: g[k] for k in ("revenue", "margin", "cost_to_serve", "clv")})
-        for g in grouped
-    ]
 
 
 def _rows_for_period(
@@ -448,58 +464,73 @@ def _totals(rows: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
 
 
 # --- the customer panel and the value page -------------------------------------------------------
+PANEL_COLUMNS = (
+    *("as_of", "clv", "p_alive", "expected_orders_12m", "expected_margin_12m", "margin_to_date"),
+    *("cost_to_serve", "currency", "tier", "segment"),
+)
+
+
 def customer_panel(customer_id: int) -> dict[str, Any]:
-    """What the customer page shows from the snapshots (no model is run): one query, the manual
-    tier's reason riding along as a subquery."""
+    """What the customer page shows from the snapshots (no model is run): one read of the
+    (customer, -as_of, -id) index, the manual tier's reason riding along as a subquery; plain
+    rows, and only the latest one formatted in full (the rest feed the chart)."""
     reason = TierOverride.objects.filter(customer_id=OuterRef("customer_id")).values("reason")[:1]
     rows = list(
         CustomerValue.objects.filter(customer_id=customer_id)
         .annotate(override_reason=Subquery(reason))
-        .order_by("-as_of", "-id")[:HISTORY_LIMIT]
+        .order_by("-as_of", "-id")
+        .values(*PANEL_COLUMNS, "override_reason")[:HISTORY_LIMIT]
     )
-    snapshots = [_snapshot_out(v) for v in reversed(rows)]
+    rows.reverse()
+    latest = rows[-1] if rows else None
     return {
-        "latest": snapshots[-1] if snapshots else None,
-        "override_reason": rows[0].override_reason if rows else None,
+        "latest": _panel_latest(latest) if latest else None,
+        "override_reason": latest["override_reason"] if latest else None,
         "chart": {
-            "labels": [s["as_of"].isoformat() for s in snapshots],
-            "clv": [float(s["clv"]) for s in snapshots],
-            "margin": [float(s["expected_margin_12m"]) for s in snapshots],
-            "p_alive": [round(s["p_alive"], 4) for s in snapshots],
+            "labels": [r["as_of"].isoformat() for r in rows],
+            "clv": [round(float(r["clv"]), 2) for r in rows],
+            "margin": [round(float(r["expected_margin_12m"]), 2) for r in rows],
+            "p_alive": [round(r["p_alive"], 4) for r in rows],
         },
     }
 
 
-CLV_BINS = 20
+def _panel_latest(row: dict[str, Any]) -> dict[str, Any]:
+    money = {k: _money(row[k]) for k in ("clv", "expected_margin_12m", "margin_to_date", "cost_to_serve")}
+    return {
+        **row,
+        **money,
+        "profitability": money["margin_to_date"] - money["cost_to_serve"],
+        "segment_label": segments.SEGMENT_LABELS.get(row["segment"], row["segment"]),
+    }
 
 
-def clv_histogram(key: tuple[date, int]) -> dict[str, Any]:
-    """Customers per CLV band in one snapshot batch, binned in the database (equal widths)."""
-    batch = CustomerValue.objects.filter(as_of=key[0], fit_id=key[1])
-    bounds = batch.aggregate(low=Min("clv"), high=Max("clv"))
-    low, high = float(bounds["low"] or 0), float(bounds["high"] or 0)
-    width = (high - low) / CLV_BINS or 1.0
-    counts = [0] * CLV_BINS
-    rows = (
-        batch.annotate(bin=Floor((F("clv") - low) / width, output_field=FloatField()))
-        .values("bin")
-        .annotate(n=Count("id"))
-        .values_list("bin", "n")
-    )
-    for b, n in rows:
-        counts[min(int(b), CLV_BINS - 1)] += n  # the top value falls on the last edge
-    labels = [f"{low + i * width:,.0f}–{low + (i + 1) * width:,.0f}" for i in range(CLV_BINS)]
+def clv_histogram(stored: list[ValueSummary]) -> dict[str, Any]:
+    """Customers per CLV band in one snapshot batch (equal widths), from its summary rows."""
+    counts = [sum(band) for band in zip(*(s.clv_bands for s in stored), strict=True)] or [0] * CLV_BANDS
+    low = stored[0].clv_low if stored else 0.0
+    width = summaries.band_width(low, stored[0].clv_high if stored else 0.0)
+    labels = [f"{low + i * width:,.0f}–{low + (i + 1) * width:,.0f}" for i in range(CLV_BANDS)]
     return {"labels": labels, "counts": counts, "bands": list(zip(labels, counts, strict=True))}
 
 
+UNMANAGED_COUNT_CAP = 10_000
+
+
 def top_tiers_without_manager(limit: int = 50) -> tuple[list[str], list[Customer], int]:
-    """(the top tiers, their customers without an account manager (the first ``limit``), how many)."""
+    """(the top tiers, their first ``limit`` customers without an account manager, the top tier's
+    first, by id, how many up to UNMANAGED_COUNT_CAP + 1). Each read walks the (care_tier, id)
+    index and stops early: at 1M customers a fifth are top-tier, too many to sort or count."""
     top = top_tiers()
+    listed: list[Customer] = []
+    for tier in top:
+        if len(listed) < limit:
+            unmanaged = Customer.objects.live().filter(care_tier=tier, account_manager__isnull=True)
+            listed += unmanaged.order_by("id")[: limit - len(listed)]
     if not top:
-        return top, [], 0
-    unmanaged = Customer.objects.live().filter(care_tier__in=top, account_manager__isnull=True)
-    rank = Case(*(When(care_tier=tier, then=Value(i)) for i, tier in enumerate(top)))  # the top tier first
-    return top, list(unmanaged.order_by(rank, "name", "id")[:limit]), unmanaged.count()
+        return top, listed, 0
+    every = Customer.objects.live().filter(care_tier__in=top, account_manager__isnull=True).order_by()
+    return top, listed, every[: UNMANAGED_COUNT_CAP + 1].count()
 
 
 def latest_fits(limit: int = 10) -> list[ValueFit]:
@@ -507,15 +538,16 @@ def latest_fits(limit: int = 10) -> list[ValueFit]:
 
 
 def value_page(since: date | None = None, until: date | None = None) -> dict[str, Any]:
-    summary = segments_summary(since, until)
     key = latest_snapshot_key()
+    summary = segments_summary(since, until, key)
     top, unmanaged, unmanaged_count = top_tiers_without_manager()
     return {
         "summary": summary,
-        "histogram": clv_histogram(key) if key else None,
+        "histogram": clv_histogram(batch_summary(key)) if key else None,
         "top_tiers": top,
         "unmanaged": unmanaged,
         "unmanaged_count": unmanaged_count,
+        "unmanaged_cap": UNMANAGED_COUNT_CAP,
         "fits": latest_fits(),
         "chart": {
             "segments": [s["label"] for s in summary["segments"]],

@@ -21,8 +21,9 @@ from rapport.customers.models import Customer
 from rapport.customers.services import set_care_tier, set_segments
 from rapport.people.models import Role, Staff, Team
 from rapport.people.permissions import require_role
-from rapport.value import clv, costs, queries, segments
+from rapport.value import clv, costs, queries, segments, summaries
 from rapport.value.models import (
+    CLV_BANDS,
     DAYS_PER_UNIT,
     CostRate,
     CustomerValue,
@@ -33,6 +34,7 @@ from rapport.value.models import (
     TimeUnit,
     ValueFit,
     ValueModel,
+    ValueSummary,
 )
 
 MAX_ITERATIONS = 500
@@ -283,6 +285,8 @@ def snapshot_values(*, actor: Staff | None, horizon_days: int = 365) -> int:
             segment=segment,
             tier=tier,
         )
+        summary = summaries.summarise(segment, tier, revenue=revenue, margin=margin, cost_to_serve=cost, clv=scores.clv)
+        _write_summary(frequency.id, as_of, currency, summary)
         audit.record(
             actor=actor,
             action="value.snapshot",
@@ -336,6 +340,57 @@ def _write_snapshots(fit: ValueFit, as_of: date, currency: str, **columns: NDArr
                     copy.write("".join(batch).encode())
                     batch.clear()
             copy.write("".join(batch).encode())
+
+
+def _write_summary(fit_id: int, as_of: date, currency: str, summary: summaries.BatchSummary) -> None:
+    """Replace the stored summary of one snapshot batch."""
+    ValueSummary.objects.filter(fit_id=fit_id, as_of=as_of).delete()
+    ValueSummary.objects.bulk_create(
+        ValueSummary(
+            fit_id=fit_id,
+            as_of=as_of,
+            currency=currency,
+            segment=g.segment,
+            tier=g.tier,
+            customers=g.customers,
+            revenue=g.revenue,
+            margin=g.margin,
+            cost_to_serve=g.cost_to_serve,
+            clv=g.clv,
+            clv_low=summary.low,
+            clv_high=summary.high,
+            clv_bands=g.bands,
+        )
+        for g in summary.groups
+    )
+
+
+def _count_in_summary(value: CustomerValue, tier: str, sign: int) -> None:
+    """Add (sign 1) or take out (sign -1) one snapshot from its batch's summary, under ``tier``.
+    The batch's CLV range stays as written (a merge may take out its highest value)."""
+    batch = list(ValueSummary.objects.select_for_update().filter(fit_id=value.fit_id, as_of=value.as_of))
+    if not batch:
+        return
+    row = next((s for s in batch if s.segment == value.segment and s.tier == tier), None)
+    if row is None:
+        first = batch[0]
+        row = ValueSummary(fit_id=value.fit_id, as_of=value.as_of, segment=value.segment, tier=tier)
+        row.currency, row.clv_low, row.clv_high, row.clv_bands = (
+            first.currency,
+            first.clv_low,
+            first.clv_high,
+            [0] * CLV_BANDS,
+        )
+    row.customers += sign
+    row.revenue += sign * value.revenue_to_date
+    row.margin += sign * value.margin_to_date
+    row.cost_to_serve += sign * value.cost_to_serve
+    row.clv += sign * value.clv
+    row.clv_bands[summaries.band(float(value.clv), row.clv_low, row.clv_high)] += sign
+    if row.customers > 0:
+        row.save()
+    elif row.pk is not None:
+        row.delete()
 
 
 def _ids_by_tier(customer_ids: NDArray[np.int64], tiers: NDArray[np.str_]) -> dict[str, list[int]]:
@@ -397,6 +452,8 @@ def apply_tiers(*, actor: Staff | None) -> int:
     by_tier = _ids_by_tier(ids, tiers)
     for tier, customer_ids in by_tier.items():
         rows.filter(customer_id__in=customer_ids).exclude(tier=tier).update(tier=tier)
+    currency = ValueSummary.objects.filter(as_of=latest[0], fit_id=latest[1]).values_list("currency", flat=True)
+    _write_summary(latest[1], latest[0], currency.first() or "", queries.grouped_summary(latest))
     return set_care_tier(actor=actor, customer_ids_by_tier=by_tier)
 
 
@@ -432,7 +489,12 @@ def override_tier(*, actor: Staff, customer_id: int, tier: str, reason: str) -> 
             customer=customer, defaults={"tier": tier, "reason": reason, "set_by": actor}
         )
     set_care_tier(actor=actor, customer_ids_by_tier={tier: [customer.id]}, reason=reason)
-    CustomerValue.objects.filter(id__in=queries.latest_snapshot_ids([customer.id])).update(tier=tier)
+    for value in CustomerValue.objects.select_for_update().filter(id__in=queries.latest_snapshot_ids([customer.id])):
+        if value.tier != tier:  # the value page's summary follows the customer to the new tier
+            _count_in_summary(value, value.tier, -1)
+            _count_in_summary(value, tier, 1)
+            value.tier = tier
+            value.save(update_fields=["tier"])
     customer.refresh_from_db(fields=["care_tier"])
     return customer
 
@@ -449,7 +511,10 @@ def move_orders_on_merge(survivor_id: int, duplicate_id: int) -> None:
     """A merge step (inside the merge transaction): the duplicate's orders and value snapshots
     become the survivor's, so its purchase history is summarised as one customer's."""
     Order.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
-    CustomerValue.objects.filter(customer_id=duplicate_id).delete()  # recomputed at the next snapshot
+    snapshots = CustomerValue.objects.select_for_update().filter(customer_id=duplicate_id)
+    for value in snapshots:  # the batches' summaries no longer count the duplicate
+        _count_in_summary(value, value.tier, -1)
+    snapshots.delete()  # recomputed at the next snapshot
     TierOverride.objects.filter(customer_id=duplicate_id).delete()
 
 
