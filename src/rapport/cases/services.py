@@ -40,11 +40,11 @@ from rapport.cases.models import (
 from rapport.core import audit, events
 from rapport.core.business_time import holiday_dates, validate_zone
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
-from rapport.core.models import Calendar
+from rapport.core.models import AuditEntry, Calendar
 from rapport.core.money import Money
 from rapport.core.notifications import notify
 from rapport.customers.models import Channel, Customer, Direction
-from rapport.customers.services import log_interaction
+from rapport.customers.services import TimelineEntry, log_interaction, log_interactions
 from rapport.people.models import Role, Staff, Team
 from rapport.people.permissions import require_role, require_staff
 from rapport.people.services import authority_for
@@ -91,8 +91,16 @@ def select_policy(case_type: str, priority: str, tier: str = "") -> SlaPolicy | 
         )
         .select_related("calendar")  # the clocks start on it
     )
+    return most_specific_policy(list(candidates), case_type, priority, tier)
+
+
+def most_specific_policy(policies: list[SlaPolicy], case_type: str, priority: str, tier: str = "") -> SlaPolicy | None:
+    """select_policy's choice among active policies already read (a batch reads them once)."""
+    matching = (
+        p for p in policies if p.case_type in ("", case_type) and p.priority in ("", priority) and p.tier in ("", tier)
+    )
     return max(
-        candidates,
+        matching,
         key=lambda p: (bool(p.case_type) + bool(p.priority) + bool(p.tier), bool(p.priority), bool(p.tier), -p.id),
         default=None,
     )
@@ -255,20 +263,168 @@ def open_case_with_clocks(*, actor: Staff | None, data: CaseInput) -> tuple[Case
     return case, clocks
 
 
+def open_cases(*, actor: Staff | None, inputs: list[CaseInput]) -> list[Case]:
+    return [case for case, _ in open_cases_with_clocks(actor=actor, inputs=inputs)]
+
+
+@transaction.atomic
+def open_cases_with_clocks(*, actor: Staff | None, inputs: list[CaseInput]) -> list[tuple[Case, list[SlaClock]]]:
+    """open_case for many cases at once (a worker's batch of new emails): the same checks and
+    the same rows, but the reference data (customers, staff, teams, priority rules, policies)
+    read once and one INSERT per table, so the queries do not grow with the batch. All or
+    nothing: the first bad input (in order) raises what open_case would raise for it."""
+    if actor is not None:
+        require_staff(actor)
+    if not inputs:
+        return []
+    now = timezone.now()
+    known = _Known.read(inputs)
+    cases = [_unsaved_case(actor, data, known, now) for data in inputs]
+    Case.objects.bulk_create(cases)
+    calendars = {p.calendar_id: p.calendar for p in known.policies}
+    openings = [(case, case.opened_at, case.status == Status.WAITING_CUSTOMER) for case in cases]
+    clocks = sla.start_on_cases(openings, (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION), calendars)
+    CaseEvent.objects.bulk_create(
+        CaseEvent(
+            case=case,
+            kind="opened",
+            actor=actor,
+            data={"priority": case.priority, "policy": case.sla_terms.get("policy")},
+            at=case.opened_at,
+        )
+        for case in cases
+    )
+    log_interactions(actor=actor, entries=[_opening_entry(case, now) for case in cases])
+    audit.record_many(
+        AuditEntry(
+            actor_id=actor.pk if actor is not None else None,
+            at=timezone.now(),
+            action="case.opened",
+            subject_type="case",
+            subject_id=case.id,
+            changes={"reference": case.reference, "type": case.type, "priority": case.priority},
+        )
+        for case in cases
+    )
+    for case in cases:
+        if case.owner and case.owner != actor:
+            title = f"{case.reference} is yours: {case.subject}"
+            notify(recipients=[case.owner], kind="case.assigned", title=title, link=_link(case))
+        events.publish(CaseOpened(case_id=case.id, customer_id=case.customer_id, at=case.opened_at))
+    return list(zip(cases, clocks, strict=True))
+
+
+@dataclass
+class _Known:
+    """What open_cases reads once for the whole batch."""
+
+    customers: dict[int, Customer]  # merged-away customers already replaced by their survivor
+    missing: set[int]
+    staff: dict[str, Staff]
+    teams: dict[str, Team]
+    rules: list[PriorityRule]
+    tags: dict[int, list[str]]
+    policies: list[SlaPolicy]
+
+    @classmethod
+    def read(cls, inputs: list[CaseInput]) -> _Known:
+        ids = {data.customer_id for data in inputs}
+        found = Customer.objects.in_bulk(ids)
+        survivors = Customer.objects.in_bulk({c.merged_into_id for c in found.values() if c.merged_into_id})
+        customers = {i: survivors[c.merged_into_id] if c.merged_into_id else c for i, c in found.items()}
+        usernames = {data.owner for data in inputs if data.owner}
+        team_names = {data.team for data in inputs if data.team}
+        rules = active_rules()
+        tags: dict[int, list[str]] = {}
+        if _wants_tags(rules):
+            through = Customer.tags.through.objects.filter(customer_id__in={c.id for c in customers.values()})
+            for customer_id, name in through.values_list("customer_id", "tag__name"):
+                tags.setdefault(customer_id, []).append(name)
+        return cls(
+            customers=customers,
+            missing=ids - set(found),
+            staff={s.username: s for s in Staff.objects.select_related("team").filter(username__in=usernames)}
+            if usernames
+            else {},
+            teams={t.name: t for t in Team.objects.filter(name__in=team_names)} if team_names else {},
+            rules=rules,
+            tags=tags,
+            policies=list(SlaPolicy.objects.filter(active=True).select_related("calendar")),
+        )
+
+
+def _unsaved_case(actor: Staff | None, data: CaseInput, known: _Known, now: datetime) -> Case:
+    """open_case's checks and choices, in its order, on what the batch read."""
+    errors = _check_opening(actor, data, now)
+    if errors:
+        raise InvalidInput(errors)
+    if data.customer_id in known.missing:
+        raise InvalidInput(f"No customer with id {data.customer_id}.", "customer")
+    customer = known.customers[data.customer_id]
+    owner = known.staff.get(data.owner) if data.owner else None
+    if data.owner and (owner is None or not owner.is_active):
+        raise InvalidInput(f"No active staff member is called '{data.owner}'.", "owner")
+    if data.team and data.team not in known.teams:
+        raise InvalidInput(f"No team is called '{data.team}'.", "team")
+    team = (
+        known.teams[data.team]
+        if data.team
+        else (_routed_team(customer) or (owner.team if owner else (actor.team if actor else None)))
+    )
+    subject = " ".join(data.subject.split())
+    text = f"{subject}\n{data.description}"
+    priority = data.priority or default_priority(
+        _facts(customer, data.type, text, known.tags.get(customer.id, [])), known.rules
+    )
+    policy = most_specific_policy(known.policies, data.type, priority, customer.care_tier)
+    return Case(
+        customer=customer,
+        type=data.type,
+        subject=subject,
+        description=data.description,
+        channel=data.channel,
+        priority=priority,
+        status=data.status or (Status.OPEN if owner else Status.NEW),
+        owner=owner,
+        team=team,
+        opened_at=data.opened_at.astimezone(UTC) if data.opened_at else now,
+        sla_terms=sla.terms_of(policy) if policy else {},
+        created_by=actor,
+    )
+
+
+def _opening_entry(case: Case, now: datetime) -> TimelineEntry:
+    return TimelineEntry(
+        customer_id=case.customer_id,
+        channel=case.channel,
+        direction=Direction.INBOUND,
+        summary=f"Opened {case.reference}: {case.subject}"[:300],
+        body=case.description,
+        occurred_at=min(case.opened_at, now),
+        source_type="case",
+        source_id=case.id,
+    )
+
+
 def _default_priority_for(customer: Customer, case_type: str, text: str) -> str:
     rules = active_rules()
     # The customer's tags are read only when some rule asks about them.
-    wants_tags = any("customer_tag" in rule.conditions for rule in rules)
-    return default_priority(
-        {
-            "case_type": case_type,
-            "text": text,
-            "customer_tags": list(customer.tags.values_list("name", flat=True)) if wants_tags else [],
-            "customer_status": customer.status,
-            "tier": customer.care_tier,
-        },
-        rules,
-    )
+    tags = list(customer.tags.values_list("name", flat=True)) if _wants_tags(rules) else []
+    return default_priority(_facts(customer, case_type, text, tags), rules)
+
+
+def _wants_tags(rules: list[PriorityRule]) -> bool:
+    return any("customer_tag" in rule.conditions for rule in rules)
+
+
+def _facts(customer: Customer, case_type: str, text: str, tags: list[str]) -> dict[str, Any]:
+    return {
+        "case_type": case_type,
+        "text": text,
+        "customer_tags": tags,
+        "customer_status": customer.status,
+        "tier": customer.care_tier,
+    }
 
 
 def _link(case: Case) -> str:

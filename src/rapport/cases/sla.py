@@ -55,12 +55,37 @@ def start_many(
     """Start several clocks at once: one INSERT for the clocks, one batch for their escalations.
 
     ``calendar`` is the terms' calendar when the caller already has it (saves reading it again)."""
+    return start_on_cases([(case, at, paused)], kinds, {calendar.id: calendar} if calendar else {})[0]
+
+
+def start_on_cases(
+    openings: list[tuple[Case, datetime, bool]], kinds: Iterable[str], calendars: dict[int, Calendar]
+) -> list[list[SlaClock]]:
+    """start_many for many cases, (case, at, paused) each: one INSERT for all their clocks and
+    one batch for all their escalations. ``calendars`` by id: those the caller already has."""
+    kinds = tuple(kinds)
+    wanted = {int(c.sla_terms["calendar_id"]) for c, _, paused in openings if c.sla_terms and not paused}
+    if missing := wanted - set(calendars):
+        calendars = calendars | Calendar.objects.in_bulk(missing)
+    started = [_new_clocks(case, kinds, at, paused, calendars) for case, at, paused in openings]
+    clocks = [clock for group in started for clock in group]
+    if clocks:
+        SlaClock.objects.bulk_create(clocks)
+        schedule(*(clock for clock in clocks if clock.paused_at is None))
+    return started
+
+
+def _new_clocks(
+    case: Case, kinds: tuple[str, ...], at: datetime, paused: bool, calendars: dict[int, Calendar]
+) -> list[SlaClock]:
+    """The unsaved clocks on the terms recorded on the case (none when no policy applied)."""
     terms = case.sla_terms
     if not terms:
         return []
     calendar_id = int(terms["calendar_id"])
-    if (calendar is None or calendar.id != calendar_id) and not paused:
-        calendar = Calendar.objects.get(id=calendar_id)
+    calendar = calendars.get(calendar_id)
+    if calendar is None and not paused:
+        raise Calendar.DoesNotExist(f"No calendar with id {calendar_id}.")
     clocks = []
     for kind in kinds:
         clock = SlaClock(
@@ -72,16 +97,13 @@ def start_many(
             started_at=at,
             resumed_at=at,
         )
-        if calendar is not None and calendar.id == calendar_id:
+        if calendar is not None:
             clock.calendar = calendar
         if paused:
             clock.paused_at = at
         else:
             _set_deadlines(clock, at)
         clocks.append(clock)
-    SlaClock.objects.bulk_create(clocks)
-    if not paused:
-        schedule(*clocks)
     return clocks
 
 

@@ -320,6 +320,21 @@ MAX_SUMMARY = 300
 MAX_CALL_SECONDS = 24 * 3600
 
 
+@dataclass
+class TimelineEntry:
+    """One contact to record (log_interactions); the fields are log_interaction's arguments."""
+
+    customer_id: int
+    channel: str
+    direction: str
+    summary: str
+    body: str = ""
+    occurred_at: datetime | None = None
+    duration_seconds: int | None = None
+    source_type: str = ""
+    source_id: int | None = None
+
+
 @transaction.atomic
 def log_interaction(
     *,
@@ -337,46 +352,83 @@ def log_interaction(
     """Record one contact on the customer's timeline. Every channel comes through here."""
     if actor is not None:
         require_staff(actor)
-    errors: dict[str, list[str]] = {}
-    _collect(errors, "channel", lambda: validate_choice(channel, Channel, "channel"))
-    if direction not in Direction.values:
-        errors["direction"] = [f"'{direction}' is not one of: in, out."]
-    summary = " ".join((summary or "").split())
-    if not summary:
-        errors["summary"] = ["Say in a few words what the contact was about."]
-    elif len(summary) > MAX_SUMMARY:
-        errors["summary"] = [f"A summary can have at most {MAX_SUMMARY} characters; put the rest in the notes."]
-    now = timezone.now()
-    occurred_at = occurred_at or now
-    if timezone.is_naive(occurred_at):
-        errors["occurred_at"] = ["Give the time with its offset or zone (for example 2026-11-23T14:30:00+00:00)."]
-    elif occurred_at > now + timedelta(minutes=5):
-        errors["occurred_at"] = ["A contact cannot be logged in the future."]
-    if duration_seconds is not None and not 0 <= duration_seconds <= MAX_CALL_SECONDS:
-        errors["duration_seconds"] = [f"The duration must be between 0 and {MAX_CALL_SECONDS} seconds."]
-    if errors:
-        raise InvalidInput(errors)
+    entry = TimelineEntry(
+        customer_id, channel, direction, summary, body, occurred_at, duration_seconds, source_type, source_id
+    )
+    interaction = _checked_interaction(actor, entry, timezone.now())
     customer = Customer.objects.filter(id=customer_id).only("id", "merged_into_id").first()
     if customer is None:
         raise NotFound(f"No customer with id {customer_id}.")
     # Contacts with a merged-away duplicate land on the surviving record.
-    target_id = customer.merged_into_id or customer.id
-    interaction = Interaction.objects.create(
-        customer_id=target_id,
-        channel=channel,
-        direction=direction,
+    interaction.customer_id = customer.merged_into_id or customer.id
+    interaction.save(force_insert=True)
+    _publish_logged(interaction)
+    return interaction
+
+
+@transaction.atomic
+def log_interactions(*, actor: Actor, entries: list[TimelineEntry]) -> list[Interaction]:
+    """Many contacts at once (a batch of new cases): log_interaction's checks for each, one
+    read of their customers and one INSERT; all or nothing; InteractionLogged for each."""
+    if actor is not None:
+        require_staff(actor)
+    now = timezone.now()
+    interactions = [_checked_interaction(actor, entry, now) for entry in entries]
+    merged = dict(Customer.objects.filter(id__in={e.customer_id for e in entries}).values_list("id", "merged_into_id"))
+    for interaction in interactions:
+        if interaction.customer_id not in merged:
+            raise NotFound(f"No customer with id {interaction.customer_id}.")
+        interaction.customer_id = merged[interaction.customer_id] or interaction.customer_id
+    Interaction.objects.bulk_create(interactions)
+    for interaction in interactions:
+        _publish_logged(interaction)
+    return interactions
+
+
+def _checked_interaction(actor: Actor, entry: TimelineEntry, now: datetime) -> Interaction:
+    """The unsaved entry, or InvalidInput naming every bad field."""
+    errors: dict[str, list[str]] = {}
+    _collect(errors, "channel", lambda: validate_choice(entry.channel, Channel, "channel"))
+    if entry.direction not in Direction.values:
+        errors["direction"] = [f"'{entry.direction}' is not one of: in, out."]
+    summary = " ".join((entry.summary or "").split())
+    if not summary:
+        errors["summary"] = ["Say in a few words what the contact was about."]
+    elif len(summary) > MAX_SUMMARY:
+        errors["summary"] = [f"A summary can have at most {MAX_SUMMARY} characters; put the rest in the notes."]
+    occurred_at = entry.occurred_at or now
+    if timezone.is_naive(occurred_at):
+        errors["occurred_at"] = ["Give the time with its offset or zone (for example 2026-11-23T14:30:00+00:00)."]
+    elif occurred_at > now + timedelta(minutes=5):
+        errors["occurred_at"] = ["A contact cannot be logged in the future."]
+    duration = entry.duration_seconds
+    if duration is not None and not 0 <= duration <= MAX_CALL_SECONDS:
+        errors["duration_seconds"] = [f"The duration must be between 0 and {MAX_CALL_SECONDS} seconds."]
+    if errors:
+        raise InvalidInput(errors)
+    return Interaction(
+        customer_id=entry.customer_id,
+        channel=entry.channel,
+        direction=entry.direction,
         occurred_at=occurred_at,
         summary=summary,
-        body=body or "",
+        body=entry.body or "",
         staff=actor,
-        duration_seconds=duration_seconds,
-        source_type=source_type,
-        source_id=source_id,
+        duration_seconds=duration,
+        source_type=entry.source_type,
+        source_id=entry.source_id,
     )
+
+
+def _publish_logged(interaction: Interaction) -> None:
     events.publish(
-        InteractionLogged(interaction_id=interaction.id, customer_id=target_id, channel=channel, at=occurred_at)
+        InteractionLogged(
+            interaction_id=interaction.id,
+            customer_id=interaction.customer_id,
+            channel=interaction.channel,
+            at=interaction.occurred_at,
+        )
     )
-    return interaction
 
 
 # Higher apps move their own rows when two customers merge (cases, orders, surveys). Each
