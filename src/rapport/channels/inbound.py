@@ -10,22 +10,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import parseaddr
+from functools import partial
+from typing import Any, cast
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, OperationalError, transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import Count, Field, OuterRef, Subquery
 from django.utils import timezone
 
 from rapport.cases import services as cases
 from rapport.cases.models import Case, CaseEvent, format_reference
-from rapport.channels import email_templates, mime, outbound
+from rapport.channels import email_templates, mime, outbound, webhooks
 from rapport.channels.models import (
     Attachment,
     Channel,
@@ -196,7 +199,8 @@ def process_pending(batch_size: int = BATCH_SIZE) -> int:
     share the backlog; a worker that dies mid-batch rolls back and the rows stay "received".
     Each message runs in its own savepoint: a poison message is marked unprocessable and the
     rest of the batch goes on."""
-    with transaction.atomic():
+    # The active webhook subscriptions are read once for the events the batch publishes.
+    with webhooks.remembered(), transaction.atomic():
         pending = (
             InboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=InboundStatus.RECEIVED)
@@ -211,6 +215,7 @@ def process_pending(batch_size: int = BATCH_SIZE) -> int:
         with email_templates.remembered():  # each acknowledgement's wording read once per batch
             for row in sorted(rows, key=batch.sender_of):  # one lock order for new senders across workers
                 _process_one(row, batch)
+            _open_waiting_cases(batch)
         _link_opening_entries(batch.opened)
     return len(rows)
 
@@ -227,19 +232,29 @@ def _link_opening_entries(inbound_ids: list[int]) -> None:
 
 
 def _process_one(row: InboundMessage, batch: Batch) -> None:
+    _guarded(row, batch, lambda: _process(row, batch))
+
+
+def _guarded(row: InboundMessage, batch: Batch, step: Callable[[], None]) -> None:
+    """Run one message's step in its own savepoint and record the result; a message that opens
+    a case is left to the batch (_open_waiting_cases), which records it."""
     try:
         with transaction.atomic():
-            _process(row, batch)
+            step()
+            if batch.is_waiting(row):
+                return
             row.processed_at = timezone.now()
             row.save(update_fields=PROCESSED_FIELDS)
         if row.case_id and row.status == InboundStatus.PROCESSED:
-            batch.cases_last_hour[row.sender] = batch.cases_last_hour.get(row.sender, 0) + 1
+            batch.count_case(row.sender)
             if row.interaction_id is None:
                 batch.opened.append(row.id)
     except OperationalError:  # a deadlock with another drain, say: not the message's fault
         # Left "received": the next batch or the every-minute drain takes it again.
+        batch.forget(row)
         log.warning("inbound message %s left for the next drain", row.id, exc_info=True)
     except Exception as exc:  # one poison message must not stop the batch
+        batch.forget(row)
         log.exception("inbound message %s is unprocessable", row.id)
         row.status, row.error = InboundStatus.UNPROCESSABLE, f"{type(exc).__name__}: {exc}"[:2000]
         row.case_id = row.interaction_id = None
@@ -247,6 +262,53 @@ def _process_one(row: InboundMessage, batch: Batch) -> None:
         InboundMessage.objects.filter(id=row.id).update(
             status=row.status, error=row.error, case=None, interaction=None, processed_at=row.processed_at
         )
+
+
+def _open_waiting_cases(batch: Batch) -> None:
+    """Open the batch's new cases together (cases.open_cases: one INSERT per table instead of
+    ~15 queries per case), then finish each message. If anything in that fails, the savepoint
+    undoes it all and each message is opened and finished alone, so a poison message is still
+    set aside by itself."""
+    waiting, batch.waiting = batch.waiting, {}
+    if not waiting:
+        return
+    automatic_before = dict(batch.automatic_last_hour)
+    try:
+        with transaction.atomic():
+            opened = cases.open_cases(actor=None, inputs=[w.data for w in waiting.values()])
+            for new, case in zip(waiting.values(), opened, strict=True):
+                _finish_new_case(new, case, batch)
+            _save_processed([w.row for w in waiting.values()])
+    except Exception:
+        log.warning("opening %s cases together failed; opening them one by one", len(waiting), exc_info=True)
+        batch.automatic_last_hour = automatic_before
+        for new in waiting.values():
+            batch.count_case(new.row.sender, -1)  # counted again as each one opens
+            new.row.case, new.row.error = None, new.flagged
+            _guarded(new.row, batch, partial(_open_alone, new, batch))
+        return
+    batch.opened.extend(waiting)
+
+
+def _save_processed(rows: list[InboundMessage]) -> None:
+    """row.save(update_fields=PROCESSED_FIELDS) for many rows as one UPDATE run with executemany
+    (one round trip in psycopg's pipeline); bulk_update's CASE expressions cost ~3 ms of CPU
+    per batch row to build."""
+    now = timezone.now()
+    fields = [cast("Field[Any, Any]", InboundMessage._meta.get_field(name)) for name in PROCESSED_FIELDS]
+    quote = connection.ops.quote_name
+    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+    sql = f"UPDATE {quote(InboundMessage._meta.db_table)} SET {sets} WHERE {quote('id')} = %s"  # noqa: S608 - our own columns
+    params = []
+    for row in rows:
+        row.processed_at = now
+        params.append([f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.id])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _open_alone(new: NewCase, batch: Batch) -> None:
+    _finish_new_case(new, cases.open_case(actor=None, data=new.data), batch)
 
 
 PROCESSED_FIELDS = [
@@ -274,6 +336,7 @@ def process(inbound_id: int) -> Outcome:
             return _outcome(row, duplicate=True)
         batch = Batch([row])
         _process_one(row, batch)
+        _open_waiting_cases(batch)
         _link_opening_entries(batch.opened)
     return _outcome(row)
 
@@ -305,6 +368,7 @@ class Batch:
         self.senders: dict[int, str] = {}
         self.machine: dict[int, str] = {}  # why a message is machine-written ('' when it is not)
         self.opened: list[int] = []  # messages that opened a case, for _link_opening_entries
+        self.waiting: dict[int, NewCase] = {}  # messages whose case the batch opens together, in order
         names: dict[str, str] = {}  # senders who may become prospects, with their display names
         for row in rows:
             name, self.senders[row.id] = self._sender(row.id)
@@ -330,6 +394,18 @@ class Batch:
         # The automatic-mail limit (outbound._automatic_allowed) for every sender at once.
         self.automatic_last_hour = outbound.automatic_last_hour(sorted(senders))
         self.bouncing = {p.value for p in points if p.bouncing}
+
+    def is_waiting(self, row: InboundMessage) -> bool:
+        return row.id in self.waiting
+
+    def count_case(self, sender: str, n: int = 1) -> None:
+        """Messages with a case per sender in the last hour (the new-case limit)."""
+        self.cases_last_hour[sender] = self.cases_last_hour.get(sender, 0) + n
+
+    def forget(self, row: InboundMessage) -> None:
+        """A waiting message failed after all: it opens no case."""
+        if self.waiting.pop(row.id, None) is not None:
+            self.count_case(row.sender, -1)
 
     def automatic_allowed(self, address: str) -> bool:
         """Counted as allowed: the acknowledgement about to be queued is the next one."""
@@ -582,34 +658,47 @@ def _reply_on(row: InboundMessage, case: Case, customer: Customer, batch: Batch)
     _set(row, InboundStatus.PROCESSED, "")
 
 
+@dataclass
+class NewCase:
+    """A message that opens a case, waiting for the batch to open its cases together."""
+
+    row: InboundMessage
+    msg: EmailMessage
+    data: cases.CaseInput
+    flagged: str  # why the message is flagged (a stranger quoting someone else's reference), or ''
+
+
 def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch: Batch) -> None:
     if batch.cases_last_hour.get(row.sender, 0) >= MAX_NEW_CASES_PER_SENDER_HOUR:
         row.interaction = _timeline(row, customer.id, f"Email (sender over the new-case limit): {row.subject}")
         _set(row, InboundStatus.IGNORED, "Too many new cases from this sender in the last hour.")
         return
-    flagged = row.error  # a stranger quoting someone else's reference
     team = row.channel.default_team.name if row.channel and row.channel.default_team else None
-    case = cases.open_case(
-        actor=None,
-        data=cases.CaseInput(
-            customer_id=customer.id,
-            type="question",
-            subject=(" ".join(row.subject.split()) or "(no subject)")[:200],
-            description=row.new_text[:100_000],
-            channel=Medium.EMAIL,
-            team=team,
-        ),
+    data = cases.CaseInput(
+        customer_id=customer.id,
+        type="question",
+        subject=(" ".join(row.subject.split()) or "(no subject)")[:200],
+        description=row.new_text[:100_000],
+        channel=Medium.EMAIL,
+        team=team,
     )
+    batch.waiting[row.id] = NewCase(row, msg, data, flagged=row.error)
+    batch.count_case(row.sender)  # the limit holds for this sender's next message in the batch
+
+
+def _finish_new_case(new: NewCase, case: Case, batch: Batch) -> None:
+    """What follows the opening: attachments, flags, the verdict, the acknowledgement."""
+    row, flagged = new.row, new.flagged
     row.case = case  # its opening timeline entry is linked for the whole batch at the end
     files = _attachments(row, case, batch)
     if flagged:
         CaseEvent.objects.create(case=case, kind="flagged", data={"reason": flagged}, at=timezone.now())
-    notes = _with_notes("", files).strip()
-    if notes:
+    if files:  # the case says which attachments were refused, and why
+        notes = "\n\n".join(f"[{note}]" for note in files)
         Case.objects.filter(id=case.id).update(description=f"{case.description}\n\n{notes}".strip())
     _note_verdict(row, case)
     _set(row, InboundStatus.PROCESSED, flagged)
-    if not _bulk(msg):
+    if not _bulk(new.msg):
         outbound.queue_acknowledgement(
             case=case,
             to=row.sender,

@@ -21,7 +21,9 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,7 +94,7 @@ def deliveries(*, actor: Staff, subscription_id: int, limit: int = 50) -> list[W
 def publish(event: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> list[int]:
     """Log one delivery per subscriber and enqueue them (called after the event's commit).
     ``data`` may be a function: it is read only when someone subscribes to the event."""
-    subscribers = [s for s in WebhookSubscription.objects.filter(active=True) if event in s.events]
+    subscribers = [s for s in _active_subscriptions() if event in s.events]
     if not subscribers:
         return []
     payload = {"event": event, "data": data() if callable(data) else data, "sent_at": timezone.now().isoformat()}
@@ -102,6 +104,31 @@ def publish(event: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> 
     for row in rows:
         _enqueue(row.id)
     return [row.id for row in rows]
+
+
+_remembered: ContextVar[dict[str, list[WebhookSubscription]] | None] = ContextVar(
+    "webhook_subscriptions_remembered", default=None
+)
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Within the block the active subscriptions are read once: a worker's batch publishes an
+    event or two per message after its commit, and would otherwise read them for each."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
+def _active_subscriptions() -> list[WebhookSubscription]:
+    memo = _remembered.get()
+    if memo is None:
+        return list(WebhookSubscription.objects.filter(active=True))
+    if "active" not in memo:
+        memo["active"] = list(WebhookSubscription.objects.filter(active=True))
+    return memo["active"]
 
 
 def _enqueue(delivery_id: int, delay: int = 0) -> None:
