@@ -131,13 +131,14 @@ def queue(
         source_type=source[0] if source else "",
         source_id=source[1] if source else None,
     )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        if source is None:
-            raise
-        return OutboundMessage.objects.filter(source_type=source[0], source_id=source[1]).first()
+    if source is None:  # nothing to be idempotent about: no savepoint (a worker's batch queues many)
+        row.save()
+    else:
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:
+            return OutboundMessage.objects.filter(source_type=source[0], source_id=source[1]).first()
     _once_on_commit(wake_sender)
     return row
 
@@ -166,8 +167,12 @@ def automatic_last_hour(addresses: list[str]) -> dict[str, int]:
     return {r["to"]: r["n"] for r in counted}
 
 
-def promised_by(case: Case) -> str:
-    clock = SlaClock.objects.filter(case=case, kind=ClockKind.FIRST_RESPONSE, stopped_at__isnull=True).first()
+def promised_by(case: Case, clocks: list[SlaClock] | None = None) -> str:
+    """``clocks``: the case's clocks when the caller has them (it just opened the case)."""
+    if clocks is None:
+        clock = SlaClock.objects.filter(case=case, kind=ClockKind.FIRST_RESPONSE, stopped_at__isnull=True).first()
+    else:
+        clock = next((c for c in clocks if c.kind == ClockKind.FIRST_RESPONSE and c.stopped_at is None), None)
     if clock is None or clock.due_at is None:
         return "We will answer as soon as we can."
     zone = ZoneInfo(case.customer.timezone or "UTC")
@@ -183,10 +188,12 @@ def queue_acknowledgement(
     in_reply_to: str = "",
     first_message: bool = False,
     allowed: bool | None = None,
+    clocks: list[SlaClock] | None = None,
 ) -> OutboundMessage | None:
     """A new case gets an acknowledgement naming its reference and the promised response time.
     ``first_message``: the case was opened by the email being answered (its only Message-ID);
-    ``allowed``: the caller has already checked the automatic-mail limit (a batch does it at once)."""
+    ``allowed``: the caller has already checked the automatic-mail limit (a batch does it at once);
+    ``clocks``: the clocks the case started with, when the caller has them."""
     if not (_automatic_allowed(to) if allowed is None else allowed):
         CaseEvent.objects.create(
             case=case,
@@ -196,7 +203,7 @@ def queue_acknowledgement(
         )
         return None
     text = email_templates.render(
-        "acknowledgement", case.customer.language, _case_values(case) | {"promise": promised_by(case)}
+        "acknowledgement", case.customer.language, _case_values(case) | {"promise": promised_by(case, clocks)}
     )
     return queue(
         case=case,
