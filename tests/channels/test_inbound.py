@@ -12,7 +12,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from rapport.cases import services as cases
-from rapport.cases.models import Case, CaseEvent, CaseMessage, Status
+from rapport.cases.models import Case, CaseEvent, CaseMessage, SlaClock, Status
 from rapport.channels import inbound, services
 from rapport.channels.models import Attachment, Channel, InboundMessage, OutboundMessage
 from rapport.core.models import AuditEntry
@@ -82,18 +82,18 @@ def test_a_poison_message_is_set_aside_and_the_rest_of_the_batch_goes_on(
 ) -> None:
     for subject in ("One", "Poison", "Three"):
         post_email(channel[1], email(subject=subject))
-    real = cases.open_case
+    real = cases.open_case_with_clocks
 
-    def open_case(**kwargs: Any) -> Case:
+    def open_case(**kwargs: Any) -> tuple[Case, list[SlaClock]]:
         if kwargs["data"].subject == "Poison":
             raise RuntimeError("a bug in opening cases")
         return real(**kwargs)
 
-    def open_cases(**kwargs: Any) -> list[Case]:  # the batch fails too: each message is then opened alone
+    def open_cases(**kwargs: Any) -> list[tuple[Case, list[SlaClock]]]:  # the batch fails: each opens alone
         return [open_case(actor=None, data=data) for data in kwargs["inputs"]]
 
-    monkeypatch.setattr(cases, "open_case", open_case)
-    monkeypatch.setattr(cases, "open_cases", open_cases)
+    monkeypatch.setattr(cases, "open_case_with_clocks", open_case)
+    monkeypatch.setattr(cases, "open_cases_with_clocks", open_cases)
     assert inbound.drain() == 3
     assert sorted(Case.objects.values_list("subject", flat=True)) == ["One", "Three"]
     poison = InboundMessage.objects.get(status="unprocessable")

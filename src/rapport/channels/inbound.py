@@ -27,7 +27,7 @@ from django.db.models import Count, Field, OuterRef, Subquery
 from django.utils import timezone
 
 from rapport.cases import services as cases
-from rapport.cases.models import Case, CaseEvent, format_reference
+from rapport.cases.models import Case, CaseEvent, SlaClock, format_reference
 from rapport.channels import email_templates, mime, outbound, webhooks
 from rapport.channels.models import (
     Attachment,
@@ -275,9 +275,9 @@ def _open_waiting_cases(batch: Batch) -> None:
     automatic_before = dict(batch.automatic_last_hour)
     try:
         with transaction.atomic():
-            opened = cases.open_cases(actor=None, inputs=[w.data for w in waiting.values()])
-            for new, case in zip(waiting.values(), opened, strict=True):
-                _finish_new_case(new, case, batch)
+            opened = cases.open_cases_with_clocks(actor=None, inputs=[w.data for w in waiting.values()])
+            for new, (case, clocks) in zip(waiting.values(), opened, strict=True):
+                _finish_new_case(new, case, clocks, batch)
             _save_processed([w.row for w in waiting.values()])
     except Exception:
         log.warning("opening %s cases together failed; opening them one by one", len(waiting), exc_info=True)
@@ -308,7 +308,7 @@ def _save_processed(rows: list[InboundMessage]) -> None:
 
 
 def _open_alone(new: NewCase, batch: Batch) -> None:
-    _finish_new_case(new, cases.open_case(actor=None, data=new.data), batch)
+    _finish_new_case(new, *cases.open_case_with_clocks(actor=None, data=new.data), batch)
 
 
 PROCESSED_FIELDS = [
@@ -686,7 +686,7 @@ def _new_case(row: InboundMessage, msg: EmailMessage, customer: Customer, batch:
     batch.count_case(row.sender)  # the limit holds for this sender's next message in the batch
 
 
-def _finish_new_case(new: NewCase, case: Case, batch: Batch) -> None:
+def _finish_new_case(new: NewCase, case: Case, clocks: list[SlaClock], batch: Batch) -> None:
     """What follows the opening: attachments, flags, the verdict, the acknowledgement."""
     row, flagged = new.row, new.flagged
     row.case = case  # its opening timeline entry is linked for the whole batch at the end
@@ -706,6 +706,7 @@ def _finish_new_case(new: NewCase, case: Case, batch: Batch) -> None:
             in_reply_to=row.message_id,
             first_message=True,
             allowed=batch.automatic_allowed(row.sender),
+            clocks=clocks,  # the promise needs no second read of them
         )
 
 
