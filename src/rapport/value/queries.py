@@ -470,22 +470,26 @@ PANEL_COLUMNS = (
 )
 
 
-def customer_panel(customer_id: int) -> dict[str, Any]:
+def customer_panel(customer_id: int, tier: str) -> dict[str, Any]:
     """What the customer page shows from the snapshots (no model is run): one read of the
-    (customer, -as_of, -id) index, the manual tier's reason riding along as a subquery; plain
-    rows, and only the latest one formatted in full (the rest feed the chart)."""
+    (customer, -as_of, -id) index, the manual tier's reason and the tier rules (for the care
+    hint) riding along as subqueries; plain rows, and only the latest one formatted in full (the
+    rest feed the chart)."""
     reason = TierOverride.objects.filter(customer_id=OuterRef("customer_id")).values("reason")[:1]
+    rules = TierRules.objects.order_by("-id").values("rules")[:1]
     rows = list(
         CustomerValue.objects.filter(customer_id=customer_id)
-        .annotate(override_reason=Subquery(reason))
+        .annotate(override_reason=Subquery(reason), rules=Subquery(rules))
         .order_by("-as_of", "-id")
-        .values(*PANEL_COLUMNS, "override_reason")[:HISTORY_LIMIT]
+        .values(*PANEL_COLUMNS, "override_reason", "rules")[:HISTORY_LIMIT]
     )
     rows.reverse()
     latest = rows[-1] if rows else None
     return {
         "latest": _panel_latest(latest) if latest else None,
         "override_reason": latest["override_reason"] if latest else None,
+        # Without snapshots (a tier set by hand before any) the rules are read on their own.
+        "care_hint": care_hint(tier, (latest["rules"] or []) if latest else None),
         "chart": {
             "labels": [r["as_of"].isoformat() for r in rows],
             "clv": [round(float(r["clv"]), 2) for r in rows],
@@ -567,12 +571,14 @@ LOWER_COST_HINT = (
 )
 
 
-def care_hint(tier: str) -> str:
+def care_hint(tier: str, rules: list[dict[str, Any]] | None = None) -> str:
     """For customers in a tier given by unprofitability (a ``when: negative_margin`` rule), the
-    hint towards lower-cost channels; otherwise empty."""
+    hint towards lower-cost channels; otherwise empty. ``rules``: the tier rules in force, when
+    the caller has read them already."""
     if not tier:
         return ""
-    unprofitable = {r["tier"] for r in tier_rules().rules if r.get("when") == "negative_margin"}
+    rules = tier_rules().rules if rules is None else rules
+    unprofitable = {r["tier"] for r in rules if r.get("when") == "negative_margin"}
     return LOWER_COST_HINT if tier in unprofitable else ""
 
 

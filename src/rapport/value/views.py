@@ -27,8 +27,7 @@ UNMANAGED_PAGE = 50
 def customer_panel(request: HttpRequest, customer: Customer) -> str:
     """Tier, CLV, P(alive), the next 12 months, cost to serve and the value over time, from the
     snapshots; for unprofitable tiers the hint towards lower-cost channels."""
-    context = {"customer": customer, **queries.customer_panel(customer.id)}
-    context["care_hint"] = queries.care_hint(customer.care_tier)
+    context = {"customer": customer, **queries.customer_panel(customer.id, customer.care_tier)}
     return render_to_string("value/_customer_panel.html", context, request=request)
 
 
