@@ -728,16 +728,16 @@ def restore_row_checks() -> None:
 
 
 def _copy(table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
-    _copy_text(connection.cursor(), table, columns, lines)
+    copy_text(connection.cursor(), table, columns, lines)
 
 
 COPY_CHUNK = 5000  # lines per write
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(cursor: Any, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
-    """COPY in PostgreSQL's text format, lines made here (``_text`` escapes what must be):
-    psycopg's per-value adaptation (``write_row``) costs more than making the line."""
+def copy_text(cursor: Any, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
+    """COPY in PostgreSQL's text format, lines made by the caller (``_text`` escapes what must be):
+    psycopg's per-value adaptation (``write_row``) costs more than making the line. Closes ``cursor``."""
     with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         chunk: list[str] = []
         for line in lines:
@@ -970,7 +970,7 @@ class BackgroundWriter:
             self.failure = exc
 
     def copy(self, table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
-        _copy_text(self.raw.cursor(), table, columns, lines)
+        copy_text(self.raw.cursor(), table, columns, lines)
 
     def wait(self) -> None:
         self.stop()

@@ -410,21 +410,6 @@ def _order_values(batch: _Batch, now: datetime) -> Iterable[tuple[Any, ...]]:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-COPY_CHUNK = 5000
-
-
-def _copy_text(table: str, columns: Iterable[str], lines: Iterable[str]) -> None:
-    """COPY in PostgreSQL's text format, written in chunks: psycopg's per-value adaptation
-    (``write_row``) costs more than validating a row."""
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        chunk: list[str] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) == COPY_CHUNK:
-                copy.write("".join(chunk).encode())
-                chunk = []
-        if chunk:
-            copy.write("".join(chunk).encode())
 
 
 def _copy_value(value: Any) -> str:
@@ -469,7 +454,9 @@ def _write(actor: Staff | None, batch: _Batch, *, source: str, returning: bool) 
                 {Customer: _customers_of(batch)}
             )
             if connection.vendor == "postgresql" and not returning:
-                _copy_text(Order._meta.db_table, ORDER_COLUMNS, _order_lines(batch, now))
+                customer_imports.copy_text(
+                    connection.cursor(), Order._meta.db_table, ORDER_COLUMNS, _order_lines(batch, now)
+                )
             else:
                 made = Order.objects.bulk_create(
                     (Order(**dict(zip(ORDER_COLUMNS, v, strict=True))) for v in _order_values(batch, now)),
