@@ -144,3 +144,11 @@ def test_the_signed_in_member_comes_with_their_team(agent: Staff, django_assert_
     assert isinstance(member, Staff)
     with django_assert_num_queries(0):  # loaded with the member by the session's backend
         assert member.team is not None and member.team.name == "Night shift"
+
+
+def test_settings_links_in_the_account_menu_for_managers(manager: Staff, agent: Staff) -> None:
+    page = signed_in(manager).get("/").content.decode()
+    for url in ("/cases/settings/", "/settings/email-templates/", "/value/settings/"):
+        assert f'href="{url}"' in page
+        assert signed_in(manager).get(url).status_code == 200
+    assert "/settings/email-templates/" not in signed_in(agent).get("/").content.decode()
