@@ -169,6 +169,24 @@ def wrk(port: int, request_file: Path, expect: int, seconds: float, connections:
     return json.loads(line[5:])
 
 
+def measure(
+    port: int, request_file: Path, expect: int, warmup: float, seconds: float, connections: int
+) -> dict[str, Any]:
+    """One operation: a discarded wrk warm-up, then the measured run, as the JSON reports it."""
+    wrk(port, request_file, expect, warmup, connections)
+    raw = wrk(port, request_file, expect, seconds, connections)
+    return {
+        "requests": raw["requests"],
+        "req_per_s": round(raw["req_per_s"], 1),
+        "p50_ms": raw["p50_ms"],
+        "p95_ms": raw["p95_ms"],
+        "p99_ms": raw["p99_ms"],
+        "errors": raw["bad_status"] + raw["socket_errors"],
+        "first_bad_status": raw["first_bad_status"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def worker_peak_rss_mib(master: int) -> float:
     """The largest VmHWM among the gunicorn master's children."""
     peak = 0
@@ -242,18 +260,7 @@ def main() -> None:
                 random.shuffle(rows)
                 request_file = Path(folder) / f"{name}.req"
                 request_file.write_text("\n".join(rows) + "\n")
-                wrk(args.port, request_file, expect, args.warmup, args.connections)  # discarded warm-up
-                raw = wrk(args.port, request_file, expect, args.seconds, args.connections)
-                result = {
-                    "requests": raw["requests"],
-                    "req_per_s": round(raw["req_per_s"], 1),
-                    "p50_ms": raw["p50_ms"],
-                    "p95_ms": raw["p95_ms"],
-                    "p99_ms": raw["p99_ms"],
-                    "errors": raw["bad_status"] + raw["socket_errors"],
-                    "first_bad_status": raw["first_bad_status"],
-                    "load_average_1m": round(os.getloadavg()[0], 2),
-                }
+                result = measure(args.port, request_file, expect, args.warmup, args.seconds, args.connections)
                 result.update(compare(name, result))
                 results[name] = result
                 clock.say(f"{name}: {result}")

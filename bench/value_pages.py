@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases_load import worker_peak_rss_mib, wrk
+from cases_load import measure, worker_peak_rss_mib
 from common import Clock, setup_django, start_server
 from load import machine
 
@@ -212,18 +212,7 @@ def main() -> None:
                 for name in args.only or OPS:
                     request_file = Path(folder) / f"{name}.req"
                     request_file.write_text("\n".join(lines[name]) + "\n")
-                    wrk(args.port, request_file, 200, args.warmup, connections)  # discarded warm-up
-                    raw = wrk(args.port, request_file, 200, args.seconds, connections)
-                    result = {
-                        "requests": raw["requests"],
-                        "req_per_s": round(raw["req_per_s"], 1),
-                        "p50_ms": raw["p50_ms"],
-                        "p95_ms": raw["p95_ms"],
-                        "p99_ms": raw["p99_ms"],
-                        "errors": raw["bad_status"] + raw["socket_errors"],
-                        "first_bad_status": raw["first_bad_status"],
-                        "load_average_1m": round(os.getloadavg()[0], 2),
-                    }
+                    result = measure(args.port, request_file, 200, args.warmup, args.seconds, connections)
                     if name in TARGETS_MS:
                         result["target_p95_ms"] = TARGETS_MS[name]
                         result["target_met"] = result["errors"] == 0 and result["p95_ms"] < TARGETS_MS[name]
