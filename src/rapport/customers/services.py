@@ -528,15 +528,24 @@ def set_care_tier(*, actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[i
     if actor is not None:
         require_role(actor, Role.LEAD if reason else Role.MANAGER, "set care tiers")
     if not reason and connection.vendor == "postgresql":
-        applied = _set_column_postgresql("care_tier", customer_ids_by_tier)
+        changed = _set_column_postgresql("care_tier", customer_ids_by_tier)
+    else:
+        changed = _set_care_tier_batches(actor, customer_ids_by_tier, reason)
+    if not reason:
         audit.record(
             actor=actor,
             action="customer.care_tiers_applied",
             subject_type="customer",
             subject_id=0,
-            changes={"changed": applied},
+            changes={"changed": changed},
         )
-        return sum(applied.values())
+    return sum(changed.values())
+
+
+def _set_care_tier_batches(
+    actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[int]], reason: str
+) -> dict[str, int]:
+    """The ORM path: 10,000-id batches, one audit row per customer for a manual override."""
     changed: dict[str, int] = {}
     for tier, ids in customer_ids_by_tier.items():
         id_list = list(ids)
@@ -552,15 +561,7 @@ def set_care_tier(*, actor: Actor, customer_ids_by_tier: Mapping[str, Iterable[i
                         changes={"care_tier": [before, tier], "reason": reason},
                     )
             changed[tier] = changed.get(tier, 0) + batch.update(care_tier=tier)
-    if not reason:
-        audit.record(
-            actor=actor,
-            action="customer.care_tiers_applied",
-            subject_type="customer",
-            subject_id=0,
-            changes={"changed": changed},
-        )
-    return sum(changed.values())
+    return changed
 
 
 @transaction.atomic
