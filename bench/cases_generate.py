@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Clock, ensure_database, setup_django
-from generate import _copy_lines, load_customers, make_staff
+from common import Clock
+from generate import _copy_lines, load_customers, make_staff, prepare_empty_database
 from names import SUMMARIES
 
 TEAMS = [
@@ -332,20 +332,9 @@ def main() -> None:
     random.seed(42)
     rng = np.random.default_rng(42)
     clock = Clock()
-    ensure_database(args.db, fresh=args.fresh)
-    setup_django(args.db)
-    from django.core.management import call_command
+    prepare_empty_database(args.db, args.fresh, clock)
     from django.db import connection
 
-    from rapport.customers.models import Customer
-
-    call_command("migrate", verbosity=0)
-    clock.say("migrated")
-    if Customer.objects.exists():
-        sys.exit(f"{args.db} already has customers; use --fresh to rebuild it.")
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")  # no FK triggers during the load
-        cursor.execute("SET synchronous_commit = off")
     staff_ids = make_staff(args.staff)
     teams, calendars, agent_team = setup_org(staff_ids)
     load_customers(args.customers, staff_ids, clock)

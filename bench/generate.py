@@ -221,6 +221,24 @@ def load_interactions(count: int, customers: int, staff_ids: list[int], clock: C
             clock.say(f"rebuilt index {name}")
 
 
+def prepare_empty_database(db: str, fresh: bool, clock: Clock) -> None:
+    """Migrate an empty bench database and set this session up for bulk loading (no FK triggers)."""
+    ensure_database(db, fresh=fresh)
+    setup_django(db)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from rapport.customers.models import Customer
+
+    call_command("migrate", verbosity=0)
+    clock.say("migrated")
+    if Customer.objects.exists():
+        sys.exit(f"{db} already has customers; use --fresh to rebuild it.")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")  # no FK triggers during the load
+        cursor.execute("SET synchronous_commit = off")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="rapport_bench")
@@ -231,20 +249,9 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(42)
     clock = Clock()
-    ensure_database(args.db, fresh=args.fresh)
-    setup_django(args.db)
-    from django.core.management import call_command
+    prepare_empty_database(args.db, args.fresh, clock)
     from django.db import connection
 
-    from rapport.customers.models import Customer
-
-    call_command("migrate", verbosity=0)
-    clock.say("migrated")
-    if Customer.objects.exists():
-        sys.exit(f"{args.db} already has customers; use --fresh to rebuild it.")
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")  # no FK triggers during the load
-        cursor.execute("SET synchronous_commit = off")
     staff_ids = make_staff(args.staff)
     load_customers(args.customers, staff_ids, clock)
     load_interactions(args.interactions, args.customers, staff_ids, clock)
