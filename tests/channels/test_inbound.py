@@ -82,12 +82,12 @@ def test_a_poison_message_is_set_aside_and_the_rest_of_the_batch_goes_on(
 ) -> None:
     for subject in ("One", "Poison", "Three"):
         post_email(channel[1], email(subject=subject))
-    real = cases.open_case_with_clocks
+    real = cases.open_cases_with_clocks  # open_case_with_clocks is a batch of one
 
     def open_case(**kwargs: Any) -> tuple[Case, list[SlaClock]]:
         if kwargs["data"].subject == "Poison":
             raise RuntimeError("a bug in opening cases")
-        return real(**kwargs)
+        return real(actor=kwargs["actor"], inputs=[kwargs["data"]])[0]
 
     def open_cases(**kwargs: Any) -> list[tuple[Case, list[SlaClock]]]:  # the batch fails: each opens alone
         return [open_case(actor=None, data=data) for data in kwargs["inputs"]]

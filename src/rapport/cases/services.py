@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from rapport.cases import sla
@@ -81,21 +81,9 @@ def _holds(key: str, expected: Any, facts: dict[str, Any], text: str, tags: set[
     return facts.get(key) == expected
 
 
-def select_policy(case_type: str, priority: str, tier: str = "") -> SlaPolicy | None:
-    """The most specific active policy: the most of type, priority and tier matched, then
-    priority, then tier (blank fields match any)."""
-    candidates = (
-        SlaPolicy.objects.filter(active=True)
-        .filter(
-            Q(case_type=case_type) | Q(case_type=""), Q(priority=priority) | Q(priority=""), Q(tier=tier) | Q(tier="")
-        )
-        .select_related("calendar")  # the clocks start on it
-    )
-    return most_specific_policy(list(candidates), case_type, priority, tier)
-
-
 def most_specific_policy(policies: list[SlaPolicy], case_type: str, priority: str, tier: str = "") -> SlaPolicy | None:
-    """select_policy's choice among active policies already read (a batch reads them once)."""
+    """The most specific active policy among those given: the most of type, priority and tier
+    matched, then priority, then tier (blank fields match any)."""
     matching = (
         p for p in policies if p.case_type in ("", case_type) and p.priority in ("", priority) and p.tier in ("", tier)
     )
@@ -189,78 +177,9 @@ def open_case(*, actor: Staff | None, data: CaseInput) -> Case:
     return open_case_with_clocks(actor=actor, data=data)[0]
 
 
-@transaction.atomic
 def open_case_with_clocks(*, actor: Staff | None, data: CaseInput) -> tuple[Case, list[SlaClock]]:
     """Open a case; the clocks it started come back too, so an answer needs no second read."""
-    if actor is not None:
-        require_staff(actor)
-    now = timezone.now()
-    errors = _check_opening(actor, data, now)
-    if errors:
-        raise InvalidInput(errors)
-    customer = Customer.objects.filter(id=data.customer_id).first()
-    if customer is None:
-        raise InvalidInput(f"No customer with id {data.customer_id}.", "customer")
-    customer = Customer.objects.get(id=customer.merged_into_id) if customer.merged_into_id else customer
-    owner = _active_staff(data.owner, "owner") if data.owner else None
-    # An explicit team wins; then a routing hook (a care tier's dedicated team); then the owner's or opener's team.
-    team = (
-        _team(data.team, "team")
-        if data.team
-        else (_routed_team(customer) or (owner.team if owner else (actor.team if actor else None)))
-    )
-    subject = " ".join(data.subject.split())
-    priority = data.priority or _default_priority_for(customer, data.type, f"{subject}\n{data.description}")
-    opened_at = data.opened_at.astimezone(UTC) if data.opened_at else now
-    status = data.status or (Status.OPEN if owner else Status.NEW)
-    policy = select_policy(data.type, priority, customer.care_tier)
-    case = Case.objects.create(
-        customer=customer,
-        type=data.type,
-        subject=subject,
-        description=data.description,
-        channel=data.channel,
-        priority=priority,
-        status=status,
-        owner=owner,
-        team=team,
-        opened_at=opened_at,
-        sla_terms=sla.terms_of(policy) if policy else {},
-        created_by=actor,
-    )
-    waiting = status == Status.WAITING_CUSTOMER
-    clocks = sla.start_many(
-        case,
-        (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION),
-        opened_at,
-        paused=waiting,
-        calendar=policy.calendar if policy else None,
-    )
-    _history(case, "opened", actor, {"priority": priority, "policy": case.sla_terms.get("policy")}, opened_at)
-    log_interaction(
-        actor=actor,
-        customer_id=customer.id,
-        channel=data.channel,
-        direction=Direction.INBOUND,
-        summary=f"Opened {case.reference}: {subject}"[:300],
-        body=data.description,
-        occurred_at=min(opened_at, now),
-        source_type="case",
-        source_id=case.id,
-    )
-    audit.record(
-        actor=actor,
-        action="case.opened",
-        subject_type="case",
-        subject_id=case.id,
-        changes={"reference": case.reference, "type": case.type, "priority": priority},
-    )
-    if owner and owner != actor:
-        notify(
-            recipients=[owner], kind="case.assigned", title=f"{case.reference} is yours: {subject}", link=_link(case)
-        )
-    events.publish(CaseOpened(case_id=case.id, customer_id=customer.id, at=opened_at))
-    return case, clocks
+    return open_cases_with_clocks(actor=actor, inputs=[data])[0]
 
 
 def open_cases(*, actor: Staff | None, inputs: list[CaseInput]) -> list[Case]:
@@ -404,13 +323,6 @@ def _opening_entry(case: Case, now: datetime) -> TimelineEntry:
         source_type="case",
         source_id=case.id,
     )
-
-
-def _default_priority_for(customer: Customer, case_type: str, text: str) -> str:
-    rules = active_rules()
-    # The customer's tags are read only when some rule asks about them.
-    tags = list(customer.tags.values_list("name", flat=True)) if _wants_tags(rules) else []
-    return default_priority(_facts(customer, case_type, text, tags), rules)
 
 
 def _wants_tags(rules: list[PriorityRule]) -> bool:
