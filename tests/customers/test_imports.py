@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from rapport.core.errors import Conflict, InvalidInput, PermissionDenied
 from rapport.core.models import AuditEntry
 from rapport.customers import imports, services
-from rapport.customers.imports import export_customers, fast_normalise_email, import_customers
+from rapport.customers.imports import checks, export_customers, fast_normalise_email, import_customers, validating
 from rapport.customers.models import ContactPoint, Customer, ImportJob, ImportStatus, NameKey
 from rapport.customers.queries import CustomerFilters
 from rapport.customers.tasks import run_import
@@ -359,7 +359,7 @@ def _many(count: int, start: int = 0) -> str:
 def test_a_file_written_chunk_by_chunk_is_whole(manager: Staff, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small chunks, so validating and writing take turns many times (on PostgreSQL the
     writing happens in a second thread)."""
-    monkeypatch.setattr(imports, "WRITE_CHUNK", 3)
+    monkeypatch.setattr(validating, "WRITE_CHUNK", 3)
     seen: list[int] = []
     report = import_customers(
         actor=manager,
@@ -388,7 +388,7 @@ def test_a_file_written_chunk_by_chunk_is_whole(manager: Staff, monkeypatch: pyt
 def test_a_bad_row_after_written_chunks_undoes_them(
     manager: Staff, monkeypatch: pytest.MonkeyPatch, late_row: str, field: str
 ) -> None:
-    monkeypatch.setattr(imports, "WRITE_CHUNK", 3)
+    monkeypatch.setattr(validating, "WRITE_CHUNK", 3)
     services.create_customer(actor=None, data=services.CustomerInput(name="Old", emails=["taken@example.com"]))
     report = run(manager, _many(12) + late_row)
     assert (14, field) in lines_of(report) and report.created == 0 and report.id_ranges == []
@@ -401,10 +401,10 @@ def test_a_value_taken_meanwhile_is_a_conflict_and_nothing_is_imported(
 ) -> None:
     """Another writer takes an email between the check and the write: the database's unique
     constraint stops the write (in the writer thread on PostgreSQL) and nothing stays."""
-    monkeypatch.setattr(imports, "WRITE_CHUNK", 3)
+    monkeypatch.setattr(validating, "WRITE_CHUNK", 3)
     services.create_customer(actor=None, data=services.CustomerInput(name="Old", emails=["p7@example.com"]))
     monkeypatch.setattr(imports._Validator, "unique", lambda self, line, emails, external: None)
-    monkeypatch.setattr(imports, "_taken", lambda *args, **kwargs: iter(()))
+    monkeypatch.setattr(checks, "_taken", lambda *args, **kwargs: iter(()))
     with pytest.raises(Conflict):
         run(manager, _many(12))
     assert list(Customer.objects.values_list("name", flat=True)) == ["Old"]
