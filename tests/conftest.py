@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from rapport.cases import opening_terms, sla
 from rapport.people import services as people
 from rapport.people.models import Role, Staff
 
@@ -18,6 +19,14 @@ def make_staff(username: str, role: str = Role.AGENT, team: str | None = None) -
     return people.create_staff(
         actor=None, username=username, role=role, password=PASSWORD, team=team, email=f"{username}@example.com"
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_worker_memory() -> None:
+    """Each test starts like a new worker process: what a worker keeps between requests (the
+    sweeps it scheduled, the terms of opening a case) must not outlive a rolled-back test."""
+    sla.forget_sweeps()
+    opening_terms.forget()
 
 
 @pytest.fixture

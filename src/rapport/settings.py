@@ -216,6 +216,9 @@ if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
         "task_path": "rapport.channels.tasks.process_inbound",
         "schedule": "* * * * *",
     }
+    # SLA escalations run in sweeps scheduled for the minutes clocks fall due (cases.sla); this
+    # one every five minutes catches any a lost job would have missed.
+    _recurring["cases-clock-sweep"] = {"task_path": "rapport.cases.tasks.sweep_clocks", "schedule": "*/5 * * * *"}
     _recurring["feedback-relationship-surveys"] = {
         "task_path": "rapport.feedback.tasks.relationship_surveys",
         "schedule": "17 6 * * *",

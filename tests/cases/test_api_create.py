@@ -12,6 +12,7 @@ from dj_queue.models import Job
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from rapport.cases import sla
 from rapport.cases.models import Case, PriorityRule, SlaClock, SlaPolicy
 from rapport.customers.models import Customer
 from rapport.people.models import Staff
@@ -45,17 +46,15 @@ def test_a_migrated_case_given_in_another_zone_answers_in_utc_like_get(
 
 
 @pytest.mark.django_db(transaction=True)  # real commits, to see where they fall
-def test_opening_writes_clocks_and_their_four_escalations_in_one_transaction(
+def test_opening_writes_clocks_and_their_sweeps_in_one_transaction(
     agent_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
 ) -> None:
     with CaptureQueriesContext(connection) as captured:
         created = agent_api.post("/cases", {**BODY, "customer": customer.id})
     assert created.status_code == 201
     clocks = list(SlaClock.objects.filter(case__subject=BODY["subject"]))
-    jobs = {(j.task_path.rsplit(".", 1)[1], tuple(j.payload["args"])) for j in Job.objects.all()}
-    assert jobs == {
-        (task, (clock.id, clock.generation)) for clock in clocks for task in ("clock_at_risk", "clock_breached")
-    }
+    jobs = {j.scheduled_at for j in Job.objects.filter(task_path="rapport.cases.tasks.sweep_clocks")}
+    assert jobs == {sla.sweep_minute(at) for clock in clocks for at in (clock.at_risk_at, clock.due_at) if at}
     sql = [q["sql"] for q in captured.captured_queries]
     commits = [i for i, s in enumerate(sql) if s == "COMMIT"]
     job_inserts = [i for i, s in enumerate(sql) if s.startswith('INSERT INTO "dj_queue_jobs"')]

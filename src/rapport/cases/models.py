@@ -72,7 +72,8 @@ class RootCause(models.Model):
 
 
 class Case(models.Model):
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="cases")
+    # customer, owner and team are the first column of composite indexes below: no index of their own.
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="cases", db_index=False)
     type = models.CharField(max_length=16, choices=CaseType.choices)
     subject = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -80,9 +81,16 @@ class Case(models.Model):
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.NEW)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_cases",
+        db_index=False,
     )
-    team = models.ForeignKey("people.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    team = models.ForeignKey(
+        "people.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
     opened_at = models.DateTimeField()
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -220,6 +228,17 @@ class SlaClock(models.Model):
                 name="clock_running_due",
             ),
             models.Index(fields=["case", "kind"], name="clock_case_kind"),
+            # What the escalation sweeps read: running clocks not yet escalated (small).
+            models.Index(
+                fields=["at_risk_at"],
+                condition=Q(stopped_at__isnull=True, paused_at__isnull=True, at_risk_notified_at__isnull=True),
+                name="clock_awaiting_at_risk",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(stopped_at__isnull=True, paused_at__isnull=True, breached_at__isnull=True),
+                name="clock_awaiting_breach",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(target_minutes__gt=0), name="clock_target_positive"),
@@ -289,6 +308,18 @@ class PriorityRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conditions} → {self.priority}"
+
+
+class OpeningTermsStamp(models.Model):
+    """One row whose stamp changes (to a new random number) with every change of a priority
+    rule, an SLA policy or a calendar: the terms opening a case reads. Workers keep those terms
+    between requests under the stamp they were read with (cases.opening_terms); random, not a
+    counter, so a rolled-back change can never leave a stamp that a later change reuses."""
+
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"opening terms stamp {self.stamp}"
 
 
 class CustomerUpdate(models.Model):

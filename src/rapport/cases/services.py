@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from rapport.cases import sla
+from rapport.cases import opening_terms, sla
 from rapport.cases.events import CaseHandedOff, CaseOpened, CaseResolved, CompensationGranted
 from rapport.cases.models import (
     DONE_STATUSES,
@@ -213,7 +213,8 @@ def open_cases_with_clocks(*, actor: Staff | None, inputs: list[CaseInput]) -> l
         )
         for case in cases
     )
-    log_interactions(actor=actor, entries=[_opening_entry(case, now) for case in cases])
+    # The cases' customers were read above, merged ones replaced: no second read.
+    log_interactions(actor=actor, entries=[_opening_entry(case, now) for case in cases], survivors=True)
     audit.record_many(
         AuditEntry(
             actor_id=actor.pk if actor is not None else None,
@@ -248,14 +249,15 @@ class _Known:
     @classmethod
     def read(cls, inputs: list[CaseInput]) -> _Known:
         ids = {data.customer_id for data in inputs}
-        found = Customer.objects.in_bulk(ids)
+        # The terms' stamp rides along with the customers: kept terms cost no extra query.
+        found = {c.id: c for c in Customer.objects.filter(id__in=ids).annotate(terms_stamp=opening_terms.stamp())}
         survivors = Customer.objects.in_bulk({c.merged_into_id for c in found.values() if c.merged_into_id})
         customers = {i: survivors[c.merged_into_id] if c.merged_into_id else c for i, c in found.items()}
+        terms = opening_terms.current(next((c.terms_stamp for c in found.values()), None))
         usernames = {data.owner for data in inputs if data.owner}
         team_names = {data.team for data in inputs if data.team}
-        rules = active_rules()
         tags: dict[int, list[str]] = {}
-        if _wants_tags(rules):
+        if _wants_tags(terms.rules):
             through = Customer.tags.through.objects.filter(customer_id__in={c.id for c in customers.values()})
             for customer_id, name in through.values_list("customer_id", "tag__name"):
                 tags.setdefault(customer_id, []).append(name)
@@ -266,9 +268,9 @@ class _Known:
             if usernames
             else {},
             teams={t.name: t for t in Team.objects.filter(name__in=team_names)} if team_names else {},
-            rules=rules,
+            rules=terms.rules,
             tags=tags,
-            policies=list(SlaPolicy.objects.filter(active=True).select_related("calendar")),
+            policies=terms.policies,
         )
 
 
@@ -921,7 +923,34 @@ def reject_compensation(*, actor: Staff, compensation_id: int, reason: str) -> C
     return compensation
 
 
-# --- escalation (called by tasks at the instants clocks fall due) --------------------
+# --- escalation (the sweeps sla.schedule plans, and a recurring one) ------------------
+
+SWEEP_BATCH = 500
+
+
+def escalate_due_clocks(now: datetime | None = None) -> int:
+    """Escalate every running clock at risk or breached by ``now`` that has not been yet; each
+    in its own transaction, so one failure leaves the others done. Reads only such clocks (two
+    small partial indexes), never every case. A full batch schedules the next sweep at once."""
+    from rapport.cases import tasks  # tasks import services
+
+    now = now or timezone.now()
+    running = SlaClock.objects.running()
+    at_risk = list(
+        running.filter(at_risk_notified_at__isnull=True, at_risk_at__lte=now)
+        .order_by("at_risk_at")
+        .values_list("id", "generation")[:SWEEP_BATCH]
+    )
+    breached = list(
+        running.filter(breached_at__isnull=True, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("id", "generation")[:SWEEP_BATCH]
+    )
+    done = sum(escalate_at_risk(clock_id=i, generation=g) for i, g in at_risk)
+    done += sum(escalate_breach(clock_id=i, generation=g) for i, g in breached)
+    if SWEEP_BATCH in (len(at_risk), len(breached)):
+        tasks.sweep_clocks.enqueue(now.isoformat())
+    return done
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
-"""SLA clocks: start, pause, resume and stop, in business time, with escalations scheduled
-as background tasks at the exact instants they fall due (never by polling every case).
+"""SLA clocks: start, pause, resume and stop, in business time, with escalations run by
+background tasks scheduled for the minutes clocks fall due (never by polling every case).
 
 Called only from cases.services, inside their transactions.
 """
@@ -7,13 +7,14 @@ Called only from cases.services, inside their transactions.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from dj_queue.backend import DjQueueBackend
 from dj_queue.db import get_database_alias
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.tasks import Task
+from django.utils import timezone
 
 from rapport.cases.models import Case, ClockKind, SlaClock, SlaPolicy
 from rapport.core.business_time import BusinessCalendar
@@ -162,30 +163,60 @@ def restart(clock: SlaClock, at: datetime) -> None:
     schedule(clock)
 
 
-def schedule(*clocks: SlaClock) -> None:
-    """Enqueue the at-risk and breach checks for the clocks' current generations.
+# Escalations are swept per minute: one background task at each minute boundary that some
+# clock's at-risk or due instant falls into, which escalates every clock then due (so an
+# escalation is at most a minute late, and a thousand cases opened in a minute share one task
+# instead of four each). Each worker process remembers the minutes it has already scheduled;
+# only minutes at least SWEEP_MARGIN ahead are trusted to that memory, so a sweep cannot run
+# before a clock that counts on it has committed. A recurring sweep (settings) is the safety net.
+SWEEP_SECONDS = 60
+SWEEP_MARGIN = timedelta(minutes=2)
+_scheduled_sweeps: set[datetime] = set()
 
-    dj_queue keeps its jobs in this database, so they are written in the caller's transaction
-    (all in one batch): they commit or roll back with the clocks. Any other task backend gets
-    them after commit, one by one."""
+
+def forget_sweeps() -> None:
+    """Forget the sweeps this process scheduled (a test's rolled-back database, a restore)."""
+    _scheduled_sweeps.clear()
+
+
+def sweep_minute(instant: datetime) -> datetime:
+    """The minute boundary at or after ``instant``: when its escalation runs."""
+    floor = instant.replace(second=0, microsecond=0)
+    return floor if floor == instant else floor + timedelta(seconds=SWEEP_SECONDS)
+
+
+def schedule(*clocks: SlaClock) -> None:
+    """Make sure a sweep runs when each running clock becomes at risk and when it falls due.
+
+    dj_queue keeps its jobs in this database, so new sweeps are written in the caller's
+    transaction (all in one batch) and commit or roll back with the clocks; any other task
+    backend gets them after commit."""
     from rapport.cases import tasks  # tasks import services; keep the cycle out of import time
 
-    calls: list[tuple[Task[..., bool], tuple[int, int], dict[str, object]]] = []
-    for clock in clocks:
-        if clock.at_risk_at is not None:
-            calls.append((tasks.clock_at_risk.using(run_after=clock.at_risk_at), (clock.id, clock.generation), {}))
-        if clock.due_at is not None:
-            calls.append((tasks.clock_breached.using(run_after=clock.due_at), (clock.id, clock.generation), {}))
-    if not calls:
+    now = timezone.now()
+    minutes = {sweep_minute(at) for c in clocks for at in (c.at_risk_at, c.due_at) if at is not None}
+    trusted = now + SWEEP_MARGIN
+    new = sorted(m for m in minutes if m < trusted or m not in _scheduled_sweeps)
+    if not new:
         return
-    backend = tasks.clock_breached.get_backend()
+    calls: list[tuple[Task[..., int], tuple[str], dict[str, object]]] = [
+        (tasks.sweep_clocks.using(run_after=max(minute, now)), (minute.isoformat(),), {}) for minute in new
+    ]
+
+    def remember() -> None:
+        _scheduled_sweeps.difference_update([m for m in _scheduled_sweeps if m < now])
+        _scheduled_sweeps.update(new)
+
+    backend = tasks.sweep_clocks.get_backend()
     if isinstance(backend, DjQueueBackend) and get_database_alias(backend.alias) == DEFAULT_DB_ALIAS:
         backend.enqueue_all(calls)
+        transaction.on_commit(remember)
         return
 
     def enqueue() -> None:
         for task, args, _ in calls:
             task.enqueue(*args)
+        remember()
 
     transaction.on_commit(enqueue)
 

@@ -1,7 +1,7 @@
-"""Scheduled escalations: enqueued with ``run_after`` at the instant a clock falls due.
-
-Each takes the clock's generation; a clock paused, resumed or stopped since has a newer one,
-and the task does nothing. Running one twice is harmless for the same reason."""
+"""Scheduled escalations: a sweep runs at each minute boundary some clock falls due in
+(``sla.schedule``) and escalates every clock at risk or breached by then. Escalating is
+idempotent (a clock records that it was escalated), so a sweep delivered twice, or two sweeps
+for the same minute, do nothing more."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ from rapport.cases import services
 
 
 @task()
-def clock_at_risk(clock_id: int, generation: int) -> bool:
-    return services.escalate_at_risk(clock_id=clock_id, generation=generation)
-
-
-@task()
-def clock_breached(clock_id: int, generation: int) -> bool:
-    return services.escalate_breach(clock_id=clock_id, generation=generation)
+def sweep_clocks(minute: str = "") -> int:
+    """``minute`` (ISO) is the boundary it was scheduled for, shown in the job list; the
+    recurring safety-net sweep (settings) passes none."""
+    return services.escalate_due_clocks()

@@ -191,14 +191,15 @@ class Interaction(models.Model):
     at their own record with ``source_type``/``source_id``.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions")
+    # customer and staff lead composite indexes below: no index of their own.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="interactions", db_index=False)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     occurred_at = models.DateTimeField()
     summary = models.CharField(max_length=300)
     body = models.TextField(blank=True, default="")
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     source_type = models.CharField(max_length=40, blank=True, default="")

@@ -367,18 +367,22 @@ def log_interaction(
 
 
 @transaction.atomic
-def log_interactions(*, actor: Actor, entries: list[TimelineEntry]) -> list[Interaction]:
+def log_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: bool = False) -> list[Interaction]:
     """Many contacts at once (a batch of new cases): log_interaction's checks for each, one
-    read of their customers and one INSERT; all or nothing; InteractionLogged for each."""
+    read of their customers and one INSERT; all or nothing; InteractionLogged for each.
+    ``survivors``: the caller has just read these customers in its transaction and names
+    existing ones, merged-away ones already replaced by their survivor (no second read)."""
     if actor is not None:
         require_staff(actor)
     now = timezone.now()
     interactions = [_checked_interaction(actor, entry, now) for entry in entries]
-    merged = dict(Customer.objects.filter(id__in={e.customer_id for e in entries}).values_list("id", "merged_into_id"))
-    for interaction in interactions:
-        if interaction.customer_id not in merged:
-            raise NotFound(f"No customer with id {interaction.customer_id}.")
-        interaction.customer_id = merged[interaction.customer_id] or interaction.customer_id
+    if not survivors:
+        ids = {e.customer_id for e in entries}
+        merged = dict(Customer.objects.filter(id__in=ids).values_list("id", "merged_into_id"))
+        for interaction in interactions:
+            if interaction.customer_id not in merged:
+                raise NotFound(f"No customer with id {interaction.customer_id}.")
+            interaction.customer_id = merged[interaction.customer_id] or interaction.customer_id
     Interaction.objects.bulk_create(interactions)
     for interaction in interactions:
         _publish_logged(interaction)
