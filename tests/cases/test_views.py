@@ -205,7 +205,7 @@ def test_case_page_query_count_is_flat(agent: Staff, customer: Customer, complai
         services.request_compensation(actor=agent, case_id=case.id, kind="voucher", amount="5", currency="GBP")
     client.get(f"/cases/{case.reference}/")  # reads the staff, team and root-cause lists (kept 30 s)
     few = count_queries(client, f"/cases/{case.reference}/")
-    assert few <= 9, few
+    assert few <= 3, few  # session, user, the case with all its lists (cases.case_page.load)
     for i in range(10):
         services.add_message(actor=agent, case_id=case.id, kind="public", body=f"Reply {i}")
         services.request_compensation(actor=agent, case_id=case.id, kind="gift", amount="500", currency="GBP")

@@ -117,6 +117,45 @@ class VersionedForm(PagePartForm):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
+FROZEN_SIZE = 256
+VERSION_SENTINEL = 987_654_321  # stands for the case version in a frozen form's markup
+_frozen: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def frozen(form_class: type[PagePartForm], key: tuple[Any, ...], *, version: int | None = None, **kwargs: Any) -> Any:
+    """An unbound form as the case page's templates use it (``rendered.<field>``,
+    ``rendered_widget.<field>``, ``rendered_radios.<field>``, ``non_field_errors``), built and
+    rendered once per process and ``key``: the key names everything the markup depends on
+    besides the form class (its choices and initial values), as RenderedFields' key does. The
+    case version, different on every page, is put into the shared markup here. A bound form
+    (one with errors) is used as it is instead."""
+    cache_key = (form_class, key)
+    shared = _frozen.get(cache_key)
+    if shared is None:
+        initial = dict(kwargs.pop("initial", {}))
+        if "version" in form_class.base_fields:
+            initial["version"] = VERSION_SENTINEL
+        form = form_class(initial=initial, **kwargs)
+        radios = [name for name, field in form.fields.items() if isinstance(field.widget, forms.RadioSelect)]
+        shared = {
+            "rendered": {name: form.rendered[name] for name in form.fields},
+            "rendered_widget": {name: form.rendered_widget[name] for name in form.fields},
+            "rendered_radios": {name: form.rendered_radios[name] for name in radios},
+            "non_field_errors": "",
+        }
+        if len(_frozen) >= FROZEN_SIZE:
+            _frozen.clear()
+        _frozen[cache_key] = shared
+    if version is None or "version" not in shared["rendered_widget"]:
+        return shared
+    widgets = shared["rendered_widget"]
+    mark = str(VERSION_SENTINEL)
+    return {
+        **shared,
+        "rendered_widget": {**widgets, "version": SafeString(widgets["version"].replace(mark, str(version)))},
+    }
+
+
 class QueueFilterForm(CachedFieldsForm):
     words = forms.CharField(label="Words", required=False, max_length=100, help_text="In the subject or description.")
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)

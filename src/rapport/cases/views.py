@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -27,25 +26,22 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from rapport.cases import forms, queries, services
+from rapport.cases import case_page, forms, queries, services
 from rapport.cases.models import (
     OPEN_STATUSES,
     ActionStatus,
     Case,
-    CaseEvent,
-    CaseMessage,
     CaseType,
     Compensation,
     CompensationStatus,
     CorrectiveAction,
     PriorityRule,
-    SlaClock,
     SlaPolicy,
     Status,
+    parse_reference,
 )
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from rapport.core.models import Calendar
-from rapport.core.money import Money
 from rapport.core.pagination import Page
 from rapport.customers.models import Customer
 from rapport.people.models import Role, Staff
@@ -54,11 +50,6 @@ from rapport.people.services import authority_for
 
 QUEUE_PAGE = 50
 TABS = (("mine", "My cases"), ("team", "My team's"), ("unassigned", "Unassigned"), ("all", "All"))
-STATUS_BUTTONS = {
-    Status.OPEN: "Mark open",
-    Status.WAITING_CUSTOMER: "Waiting on customer",
-    Status.WAITING_THIRD_PARTY: "Waiting on third party",
-}
 STALE = "This case changed since you opened it, so nothing was changed. Check the latest state below and try again."
 
 
@@ -75,65 +66,6 @@ def _case_or_404(reference: str) -> Case:
 
 
 staff_choices, team_names = queries.staff_choices, queries.team_names
-
-
-# --- clocks as the pages show them --------------------------------------------------------
-
-
-def duration_text(seconds: float) -> str:
-    """2 d 3 h, 4 h 05 min, 12 min: two units are enough to act on."""
-    minutes = int(abs(seconds)) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {mins:02d} min"
-    return f"{mins} min"
-
-
-@dataclass(frozen=True)
-class ClockView:
-    clock: SlaClock
-    state: str
-
-    @property
-    def label(self) -> str:
-        return self.clock.get_kind_display()
-
-    @property
-    def state_label(self) -> str:
-        return self.state.replace("_", " ")
-
-    @property
-    def remaining(self) -> str:
-        """Correct without JavaScript; static/cases.js keeps it ticking."""
-        clock, now = self.clock, timezone.now()
-        if self.state in ("met", "breached") and clock.stopped_at:
-            return "on time" if self.state == "met" else "late"
-        if self.state == "paused":
-            return "paused while waiting on the customer"
-        if clock.due_at is None:
-            return ""
-        left = (clock.due_at - now).total_seconds()
-        return f"due in {duration_text(left)}" if left >= 0 else f"overdue by {duration_text(left)}"
-
-
-HIDDEN_EVENT_KEYS = {"message_id", "compensation_id"}
-
-
-def history_row(event: CaseEvent) -> dict[str, Any]:
-    """An event as a sentence-ish line: "Handed off", "to user: bob; reason: ..."."""
-    details = "; ".join(
-        f"{key.replace('_', ' ')}: {value}"
-        for key, value in (event.data or {}).items()
-        if value not in (None, "") and key not in HIDDEN_EVENT_KEYS
-    )
-    return {"event": event, "label": event.kind.replace("_", " ").capitalize(), "details": details}
-
-
-def clock_views(case: Case, now: datetime) -> list[ClockView]:
-    return [ClockView(c, c.state(now)) for c in case.clocks.all()]  # prefetched by queries.with_details
 
 
 # --- queues -------------------------------------------------------------------------------
@@ -294,11 +226,7 @@ def _customer(customer_id: int | None) -> Customer | None:
 # --- the case page -------------------------------------------------------------------------
 
 
-def money_text(compensation: Compensation) -> str:
-    """The amount in its currency's own decimal places (stored with three for any currency)."""
-    if compensation.amount is None:
-        return ""
-    return str(Money.of(compensation.amount, compensation.currency))
+money_text = case_page.money_text
 
 
 # Notes that apps above cases add to the case page (value: the customer's care tier and, for an
@@ -311,36 +239,69 @@ def register_case_note(name: str, render_note: CaseNote) -> None:
     _case_notes[name] = render_note
 
 
-def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, Any]:
+def _case_context(request: StaffRequest, case: Case | case_page.CasePage, **bound: Any) -> dict[str, Any]:
+    """What cases/case.html (and handoff.html) show: the case read afresh in one statement
+    (case_page.load), its lists written as HTML, and the unbound forms rendered once per
+    worker and set of choices (forms.frozen); ``bound`` forms (with errors) replace those."""
     user, now = request.user, timezone.now()
+    page = case if isinstance(case, case_page.CasePage) else case_page.load(case.id, now)
+    if page is None:
+        raise Http404(f"No case {case.reference}.")  # type: ignore[union-attr]
+    case = page.case
     staff, teams = staff_choices(cached=True), team_names(cached=True)
-    version = {"version": case.version}
     limit = queries.remembered(f"authority-{user.role}", lambda: authority_for(user))  # shown, not enforced
-    compensations = list(
-        Compensation.objects.filter(case=case)
-        .select_related("requested_by", "decided_by")
-        .order_by("requested_at", "id")
-    )
+    compensations = [row.compensation for row in page.compensations]
     paths = queries.root_cause_paths(cached=True) if case.is_open else {}
+    token = get_token(request)
+    ref = case.reference
+    urls = {
+        "claim": _url_with("case-claim", "C-000000", ref),
+        "handoff": _url_with("case-handoff", "C-000000", ref),
+        "status": _url_with("case-status", "C-000000", ref),
+        "reopen": _url_with("case-reopen", "C-000000", ref),
+        "reply": _url_with("case-reply", "C-000000", ref),
+        "compensate": _url_with("case-compensate", "C-000000", ref),
+        "resolve": _url_with("case-resolve", "C-000000", ref),
+        "case": _url_with("case", "C-000000", ref),
+    }
+    # Renderers return template output, which is already escaped HTML.
+    notes = "".join(html for note in _case_notes.values() if (html := note(request, case)))
+    parts = {
+        "head": case_page.render_head(case),
+        "facts": case_page.render_facts(page, _url_with("customer", "999999999", case.customer_id)),
+        "notes": SafeString(notes),
+        "description": case_page.render_description(case),
+        "actions": case_page.render_actions(case, urls, token),
+        "conversation": case_page.render_conversation(page.messages),
+        "history": case_page.render_history(page.events),
+        "clocks": case_page.render_clocks(page.clocks, now),
+        "compensations": case_page.render_compensations(
+            page.compensations,
+            queries.granted_totals(compensations),
+            [services.can_decide(user, c, limit.max_compensation) for c in compensations],
+            _url_template("compensation-approve", "999999999"),
+            _url_template("compensation-reject", "999999999"),
+            token,
+        ),
+    }
+    version = case.version
     context: dict[str, Any] = {
         "case": case,
-        "clocks": clock_views(case, now),
-        "conversation": CaseMessage.objects.filter(case=case).select_related("author"),
-        "history": [history_row(e) for e in CaseEvent.objects.filter(case=case).select_related("actor")],
-        "compensations": [
-            (c, services.can_decide(user, c, limit.max_compensation), money_text(c)) for c in compensations
-        ],
-        "totals": queries.granted_totals(compensations),
+        "page": page,
+        "parts": parts,
+        "urls": urls,
         "limit": limit.max_compensation,
         "is_complaint": case.type == CaseType.COMPLAINT,
-        "open_statuses": [(s, STATUS_BUTTONS[s]) for s in STATUS_BUTTONS if s != case.status],
-        "message_form": forms.MessageForm(),
-        "handoff_form": forms.HandoffForm(staff=staff, teams=teams, initial=version),
-        "compensation_form": forms.CompensationForm(initial={"currency": limit.max_compensation_currency}),
-        "resolve_form": forms.ResolveForm(paths=paths, initial=version),
-        "reopen_form": forms.ReopenForm(),
-        # Renderers return template output, which is already escaped HTML.
-        "case_notes": [SafeString(html) for note in _case_notes.values() if (html := note(request, case))],
+        "message_form": forms.frozen(forms.MessageForm, ()),
+        "handoff_form": forms.frozen(
+            forms.HandoffForm, (tuple(staff), tuple(teams)), version=version, staff=staff, teams=teams
+        ),
+        "compensation_form": forms.frozen(
+            forms.CompensationForm,
+            (limit.max_compensation_currency,),
+            initial={"currency": limit.max_compensation_currency},
+        ),
+        "resolve_form": forms.frozen(forms.ResolveForm, (tuple(paths.items()),), version=version, paths=paths),
     }
     context.update(bound)
     return context
@@ -349,10 +310,13 @@ def _case_context(request: StaffRequest, case: Case, **bound: Any) -> dict[str, 
 @login_required
 @require_GET
 def case_detail(request: StaffRequest, reference: str) -> HttpResponse:
-    case = _case_or_404(reference)
-    if case.reference != reference:
-        return redirect("case", reference=case.reference)
-    return render(request, "cases/case.html", _case_context(request, case))
+    case_id = parse_reference(reference)
+    page = case_page.load(case_id) if case_id else None
+    if page is None:
+        raise Http404(f"No case {reference}.")
+    if page.case.reference != reference:
+        return redirect("case", reference=page.case.reference)
+    return render(request, "cases/case.html", _case_context(request, page))
 
 
 def _perform(
@@ -384,9 +348,9 @@ def _perform(
         level, text = success(result) if callable(success) else (messages.SUCCESS, success)
         messages.add_message(request, level, text)
         return redirect("case", reference=case.reference)
-    fresh = _case_or_404(case.reference)  # show the current state, not the one the form saw
+    # _case_context reads the case afresh: the current state, not the one the form saw.
     bound = {form_name: form} if form_name and form is not None and status == 400 else {}
-    return render(request, template, {**_case_context(request, fresh, **bound), "error": error}, status=status)
+    return render(request, template, {**_case_context(request, case, **bound), "error": error}, status=status)
 
 
 @login_required
