@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
@@ -189,6 +190,9 @@ def claim(request: StaffRequest, reference: str) -> HttpResponse:
     return redirect("case", reference=case.reference)
 
 
+_static_url = functools.cache(static)  # the manifest is read once per process anyway
+
+
 def _url(name: str, **kwargs: Any) -> str:
     return reverse(name, kwargs=kwargs or None)
 
@@ -263,6 +267,7 @@ def _case_context(request: StaffRequest, case: Case | case_page.CasePage, **boun
         "compensate": _url_with("case-compensate", "C-000000", ref),
         "resolve": _url_with("case-resolve", "C-000000", ref),
         "case": _url_with("case", "C-000000", ref),
+        "script": _static_url("cases.js"),
     }
     # Renderers return template output, which is already escaped HTML.
     notes = "".join(html for note in _case_notes.values() if (html := note(request, case)))
@@ -307,13 +312,19 @@ def _case_context(request: StaffRequest, case: Case | case_page.CasePage, **boun
     return context
 
 
-@login_required
-@require_GET
-def case_detail(request: StaffRequest, reference: str) -> HttpResponse:
+def _page_or_404(reference: str) -> case_page.CasePage:
+    """The case page's data in one statement (case_page.load), or 404 as get_case would say."""
     case_id = parse_reference(reference)
     page = case_page.load(case_id) if case_id else None
     if page is None:
         raise Http404(f"No case {reference}.")
+    return page
+
+
+@login_required
+@require_GET
+def case_detail(request: StaffRequest, reference: str) -> HttpResponse:
+    page = _page_or_404(reference)
     if page.case.reference != reference:
         return redirect("case", reference=page.case.reference)
     return render(request, "cases/case.html", _case_context(request, page))
@@ -398,9 +409,9 @@ def set_status(request: StaffRequest, reference: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def handoff(request: StaffRequest, reference: str) -> HttpResponse:
     """The hand-off dialog's own page, for browsers without JavaScript and for errors."""
-    case = _case_or_404(reference)
     if request.method != "POST":
-        return render(request, "cases/handoff.html", _case_context(request, case))
+        return render(request, "cases/handoff.html", _case_context(request, _page_or_404(reference)))
+    case = _case_or_404(reference)
     form = forms.HandoffForm(request.POST, staff=staff_choices(), teams=team_names())
     if not form.is_valid():
         return render(request, "cases/handoff.html", _case_context(request, case, handoff_form=form), status=400)
