@@ -10,16 +10,17 @@ in any worker, exactly as if nothing were kept."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Subquery, Value
-from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 
 from rapport.cases.models import OpeningTermsStamp, PriorityRule, SlaPolicy
+from rapport.core import rows
 from rapport.core.models import Calendar
+from rapport.customers.models import Customer
 
 
 @dataclass(frozen=True)
@@ -31,22 +32,38 @@ class OpeningTerms:
 _kept: dict[str, tuple[int, OpeningTerms]] = {}
 
 
-def stamp() -> Coalesce:
-    """The current stamp as an expression, to annotate onto a query that runs anyway."""
-    return Coalesce(Subquery(OpeningTermsStamp.objects.filter(id=1).values("stamp")[:1]), Value(0))
+def customers_and_stamp(ids: Iterable[int]) -> tuple[dict[int, Customer], int]:
+    """The customers by id, and the stamp, in one hand-written statement: every case opened runs
+    it, and the ORM took five times longer to build the query than the database to answer."""
+    ids = sorted(ids)
+    sql = (
+        f"SELECT {rows.select_list(Customer, 'c')}, coalesce(s.stamp, 0) FROM {Customer._meta.db_table} c "  # noqa: S608 - names from the models
+        f"LEFT JOIN {OpeningTermsStamp._meta.db_table} s ON s.id = 1 WHERE c.id IN ({', '.join(['%s'] * len(ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        found = cursor.fetchall()
+    if not found:  # none of them exists: the stamp alone
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT coalesce(max(stamp), 0) FROM {OpeningTermsStamp._meta.db_table}")  # noqa: S608
+            return {}, cursor.fetchone()[0]
+    customers = {}
+    for *values, _ in found:
+        customer = rows.load(Customer, values)
+        customers[customer.id] = customer
+    return customers, found[0][-1]
 
 
-def current(stamp_read: int | None) -> OpeningTerms:
-    """The terms as of ``stamp_read`` (kept, or read now and kept); None: read without keeping."""
+def current(stamp_read: int) -> OpeningTerms:
+    """The terms as of ``stamp_read``: kept, or read now and kept."""
     kept = _kept.get("terms")
-    if stamp_read is not None and kept is not None and kept[0] == stamp_read:
+    if kept is not None and kept[0] == stamp_read:
         return kept[1]
     terms = OpeningTerms(
         rules=list(PriorityRule.objects.filter(active=True)),
         policies=list(SlaPolicy.objects.filter(active=True).select_related("calendar")),
     )
-    if stamp_read is not None:
-        _kept["terms"] = (stamp_read, terms)
+    _kept["terms"] = (stamp_read, terms)
     return terms
 
 

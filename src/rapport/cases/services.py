@@ -37,7 +37,7 @@ from rapport.cases.models import (
     SlaPolicy,
     Status,
 )
-from rapport.core import audit, events
+from rapport.core import audit, events, rows
 from rapport.core.business_time import holiday_dates, validate_zone
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from rapport.core.models import AuditEntry, Calendar
@@ -199,19 +199,21 @@ def open_cases_with_clocks(*, actor: Staff | None, inputs: list[CaseInput]) -> l
     now = timezone.now()
     known = _Known.read(inputs)
     cases = [_unsaved_case(actor, data, known, now) for data in inputs]
-    Case.objects.bulk_create(cases)
+    rows.insert(cases)
     calendars = {p.calendar_id: p.calendar for p in known.policies}
     openings = [(case, case.opened_at, case.status == Status.WAITING_CUSTOMER) for case in cases]
     clocks = sla.start_on_cases(openings, (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION), calendars)
-    CaseEvent.objects.bulk_create(
-        CaseEvent(
-            case=case,
-            kind="opened",
-            actor=actor,
-            data={"priority": case.priority, "policy": case.sla_terms.get("policy")},
-            at=case.opened_at,
-        )
-        for case in cases
+    rows.insert(
+        [
+            CaseEvent(
+                case=case,
+                kind="opened",
+                actor=actor,
+                data={"priority": case.priority, "policy": case.sla_terms.get("policy")},
+                at=case.opened_at,
+            )
+            for case in cases
+        ]
     )
     # The cases' customers were read above, merged ones replaced: no second read.
     log_interactions(actor=actor, entries=[_opening_entry(case, now) for case in cases], survivors=True)
@@ -250,10 +252,10 @@ class _Known:
     def read(cls, inputs: list[CaseInput]) -> _Known:
         ids = {data.customer_id for data in inputs}
         # The terms' stamp rides along with the customers: kept terms cost no extra query.
-        found = {c.id: c for c in Customer.objects.filter(id__in=ids).annotate(terms_stamp=opening_terms.stamp())}
+        found, stamp = opening_terms.customers_and_stamp(ids)
         survivors = Customer.objects.in_bulk({c.merged_into_id for c in found.values() if c.merged_into_id})
         customers = {i: survivors[c.merged_into_id] if c.merged_into_id else c for i, c in found.items()}
-        terms = opening_terms.current(next((c.terms_stamp for c in found.values()), None))
+        terms = opening_terms.current(stamp)
         usernames = {data.owner for data in inputs if data.owner}
         team_names = {data.team for data in inputs if data.team}
         tags: dict[int, list[str]] = {}

@@ -17,6 +17,7 @@ from django.tasks import Task
 from django.utils import timezone
 
 from rapport.cases.models import Case, ClockKind, SlaClock, SlaPolicy
+from rapport.core import rows
 from rapport.core.business_time import BusinessCalendar
 from rapport.core.models import Calendar
 
@@ -71,7 +72,7 @@ def start_on_cases(
     started = [_new_clocks(case, kinds, at, paused, calendars) for case, at, paused in openings]
     clocks = [clock for group in started for clock in group]
     if clocks:
-        SlaClock.objects.bulk_create(clocks)
+        rows.insert(clocks)
         schedule(*(clock for clock in clocks if clock.paused_at is None))
     return started
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Model
 from django.utils import timezone
 
+from rapport.core import rows
 from rapport.core.models import AuditEntry
 
 
@@ -50,7 +51,7 @@ def record(
 
 
 def record_many(entries: Iterable[AuditEntry]) -> None:
-    AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    rows.insert(list(entries))
 
 
 def trail(subject_type: str, subject_id: int, limit: int = 100) -> list[AuditEntry]:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from rapport.core import audit, events
+from rapport.core import audit, events, rows
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from rapport.core.search import normalise_words
 from rapport.customers.events import CustomerCreated, CustomersMerged, CustomerUpdated, InteractionLogged
@@ -383,7 +383,7 @@ def log_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: b
             if interaction.customer_id not in merged:
                 raise NotFound(f"No customer with id {interaction.customer_id}.")
             interaction.customer_id = merged[interaction.customer_id] or interaction.customer_id
-    Interaction.objects.bulk_create(interactions)
+    rows.insert(interactions)
     for interaction in interactions:
         _publish_logged(interaction)
     return interactions
