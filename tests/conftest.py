@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from rapport.cases import opening_terms, sla
+from rapport.channels import webhooks
 from rapport.people import services as people
 from rapport.people.models import Role, Staff
 
@@ -24,9 +25,10 @@ def make_staff(username: str, role: str = Role.AGENT, team: str | None = None) -
 @pytest.fixture(autouse=True)
 def _fresh_worker_memory() -> None:
     """Each test starts like a new worker process: what a worker keeps between requests (the
-    sweeps it scheduled, the terms of opening a case) must not outlive a rolled-back test."""
+    sweeps it scheduled, the terms of opening a case, webhook subscriptions) must not outlive a rolled-back test."""
     sla.forget_sweeps()
     opening_terms.forget()
+    webhooks.forget_subscriptions()
 
 
 @pytest.fixture

@@ -109,3 +109,22 @@ def test_only_admins_configure_webhooks_and_input_is_checked(admin: Staff, agent
     assert refused.status_code == 403
     bad = api_for(admin).post("/webhooks", {"url": "ftp://example.com", "events": ["case.exploded"]})
     assert bad.status_code == 422 and set(bad.json()["errors"]) == {"url", "events"}
+
+
+def test_subscriptions_are_kept_briefly_and_a_switched_off_one_is_not_sent(
+    admin: Staff, receiver: Receiver, django_assert_num_queries: Any
+) -> None:
+    subscription, _ = webhooks.create_subscription(
+        actor=admin, url=receiver.url, events=["interaction.created"], allow_private=True
+    )
+    webhooks.publish("interaction.created", {"interaction_id": 1})  # reads the subscriptions and keeps them
+    with django_assert_num_queries(0):
+        assert (
+            webhooks.publish("case.created", {"case_id": 1}) == []
+        )  # nobody subscribes: nothing read, nothing written
+    # Another worker switched it off; this one still has it kept, so the event is logged ...
+    type(subscription).objects.filter(id=subscription.id).update(active=False)
+    [delivery_id] = webhooks.publish("interaction.created", {"interaction_id": 2})
+    # ... but never sent.
+    assert webhooks.deliver(delivery_id) == "failed" and len(receiver.calls) == 0
+    assert "switched off" in WebhookDelivery.objects.get(id=delivery_id).last_error

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from rapport.channels.models import (
@@ -109,6 +110,12 @@ def publish(event: str, data: dict[str, Any] | Callable[[], dict[str, Any]]) -> 
 _remembered: ContextVar[dict[str, list[WebhookSubscription]] | None] = ContextVar(
     "webhook_subscriptions_remembered", default=None
 )
+# Every case opened and every contact logged asks who subscribes; each worker keeps the answer
+# this long, and forgets it at once when a subscription changes in the same process. Elsewhere
+# a new subscription may miss up to this much of its first events, and a switched-off one gets
+# deliveries logged that are then not sent (deliver checks).
+KEEP_SUBSCRIPTIONS_SECONDS = 2.0
+_kept: dict[str, tuple[float, list[WebhookSubscription]]] = {}
 
 
 @contextmanager
@@ -124,11 +131,24 @@ def remembered() -> Iterator[None]:
 
 def _active_subscriptions() -> list[WebhookSubscription]:
     memo = _remembered.get()
-    if memo is None:
-        return list(WebhookSubscription.objects.filter(active=True))
-    if "active" not in memo:
-        memo["active"] = list(WebhookSubscription.objects.filter(active=True))
-    return memo["active"]
+    if memo is not None:
+        if "active" not in memo:
+            memo["active"] = list(WebhookSubscription.objects.filter(active=True))
+        return memo["active"]
+    kept = _kept.get("active")
+    if kept is not None and time.monotonic() - kept[0] < KEEP_SUBSCRIPTIONS_SECONDS:
+        return kept[1]
+    active = list(WebhookSubscription.objects.filter(active=True))
+    _kept["active"] = (time.monotonic(), active)
+    return active
+
+
+def forget_subscriptions(**_: Any) -> None:
+    _kept.clear()
+
+
+post_save.connect(forget_subscriptions, sender=WebhookSubscription, dispatch_uid="webhooks-forget-save")
+post_delete.connect(forget_subscriptions, sender=WebhookSubscription, dispatch_uid="webhooks-forget-delete")
 
 
 def _enqueue(delivery_id: int, delay: int = 0) -> None:
@@ -188,6 +208,8 @@ def deliver(delivery_id: int) -> str:
     if row is None or row.status != DeliveryStatus.PENDING:
         return "skipped"
     subscription = row.subscription
+    if not subscription.active:  # switched off after the delivery was logged
+        return _finish(row, DeliveryStatus.FAILED, None, "not sent: the webhook was switched off")
     body = json.dumps(row.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     row.attempts += 1
