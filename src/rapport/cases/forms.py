@@ -122,13 +122,15 @@ VERSION_SENTINEL = 987_654_321  # stands for the case version in a frozen form's
 _frozen: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-def frozen(form_class: type[PagePartForm], key: tuple[Any, ...], *, version: int | None = None, **kwargs: Any) -> Any:
+def frozen(
+    form_class: type[PagePartForm], key: tuple[Any, ...], *, version: int | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """An unbound form as the case page's templates use it (``rendered.<field>``,
     ``rendered_widget.<field>``, ``rendered_radios.<field>``, ``non_field_errors``), built and
     rendered once per process and ``key``: the key names everything the markup depends on
     besides the form class (its choices and initial values), as RenderedFields' key does. The
-    case version, different on every page, is put into the shared markup here. A bound form
-    (one with errors) is used as it is instead."""
+    case version, different on every page, is put into the shared markup here (forms with a
+    version field need ``version``). A bound form (one with errors) is used as it is instead."""
     cache_key = (form_class, key)
     shared = _frozen.get(cache_key)
     if shared is None:
