@@ -366,7 +366,7 @@ def log_interaction(
     return interaction
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction (opening cases) no savepoint is needed
 def log_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: bool = False) -> list[Interaction]:
     """Many contacts at once (a batch of new cases): log_interaction's checks for each, one
     read of their customers and one INSERT; all or nothing; InteractionLogged for each.
