@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ PEER = {
     "home": {"op": "staff dashboard", "req_per_s": 1 / 24.1, "p95_ms": 24100},
 }
 PEER_WORKER_MIB = 1717
+GENERATED_CASES = 3_000_000  # cases_generate.py's ids end here: anything above was opened by a run
 OPS = [
     "my_queue",
     "team_queue",
@@ -95,6 +97,7 @@ def request_lines(count: int) -> dict[str, tuple[int, list[str]]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(id) FROM cases_case")
         top_case = cursor.fetchone()[0]
+        # Half open cases (the ones people work on), half any case of the three years.
         cursor.execute(
             "SELECT id FROM cases_case WHERE status IN ('new', 'open', 'waiting_customer', "
             "'waiting_third_party') ORDER BY random() LIMIT %s",
@@ -103,8 +106,11 @@ def request_lines(count: int) -> dict[str, tuple[int, list[str]]]:
         open_ids = [r[0] for r in cursor.fetchall()]
         cursor.execute("SELECT max(id) FROM customers_customer")
         top_customer = cursor.fetchone()[0]
-    # Half open cases (the ones people work on), half any case of the three years.
-    case_ids = open_ids + random.sample(range(1, top_case + 1), count - len(open_ids))
+        # Any case of the three years: ids drawn at random, kept if the case exists (the ids have gaps).
+        drawn = random.sample(range(1, top_case + 1), 2 * (count - len(open_ids)))
+        cursor.execute("SELECT id FROM cases_case WHERE id = ANY(%s)", [drawn])
+        existing = {r[0] for r in cursor.fetchall()}
+    case_ids = open_ids + [i for i in drawn if i in existing][: count - len(open_ids)]
     teams = list(Team.objects.values_list("name", flat=True))
     words = [w.lower() for w in LAST if w.isalpha()]
     q = urllib.parse.quote
@@ -187,6 +193,46 @@ def measure(
     }
 
 
+def last_case_id() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM cases_case")
+        return int(cursor.fetchone()[0])
+
+
+def remove_cases_after(case_id: int) -> int:
+    """Delete the cases a run opened, with every row opening them wrote, so each run (and each
+    operation after it) sees the generated data: the peer deleted its created tickets too."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in ("cases_slaclock", "cases_caseevent", "cases_case_watchers", "cases_casemessage"):
+            cursor.execute(f"DELETE FROM {table} WHERE case_id > %s", [case_id])  # noqa: S608 - fixed names
+        cursor.execute("DELETE FROM customers_interaction WHERE source_type = 'case' AND source_id > %s", [case_id])
+        cursor.execute("DELETE FROM core_auditentry WHERE subject_type = 'case' AND subject_id > %s", [case_id])
+        cursor.execute("DELETE FROM cases_case WHERE id > %s", [case_id])
+        removed = cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE cases_case, cases_slaclock, cases_caseevent")
+    return removed
+
+
+def prewarm() -> str:
+    """Read every table and index once into the OS page cache (pg_prewarm, 'read' mode): on a
+    machine just started the first minutes would otherwise measure the disk, not the product."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        cursor.execute(
+            "SELECT coalesce(sum(pg_prewarm(c.oid, 'read')), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'm')"
+        )
+        blocks = int(cursor.fetchone()[0])
+    return f"{blocks * 8 // 1024} MiB read into the page cache"
+
+
 def worker_peak_rss_mib(master: int) -> float:
     """The largest VmHWM among the gunicorn master's children."""
     peak = 0
@@ -244,6 +290,8 @@ def main() -> None:
     random.seed(11)
     clock = Clock()
     setup_django(args.db)
+    remove_cases_after(GENERATED_CASES)  # left by an interrupted run
+    clock.say(prewarm())
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)  # indexes added since the data was generated
@@ -260,7 +308,11 @@ def main() -> None:
                 random.shuffle(rows)
                 request_file = Path(folder) / f"{name}.req"
                 request_file.write_text("\n".join(rows) + "\n")
+                before = last_case_id()
                 result = measure(args.port, request_file, expect, args.warmup, args.seconds, args.connections)
+                if name == "create_api":
+                    time.sleep(2)  # wrk has stopped; let the workers finish the requests in flight
+                    result["cases_opened_then_removed"] = remove_cases_after(before)
                 result.update(compare(name, result))
                 results[name] = result
                 clock.say(f"{name}: {result}")

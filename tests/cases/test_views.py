@@ -94,6 +94,42 @@ def test_my_queue_pages_with_a_cursor(agent: Staff, customer: Customer, complain
     assert seen == [f"Case {i}" for i in (4, 3, 2, 1, 0)]
 
 
+def test_the_default_my_queue_pages_exactly_like_the_filtered_one(
+    agent: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    """The unfiltered "My cases" has its own hand-written statement: same order, same cursors,
+    with deadlines tied, cases without a clock, paused clocks and closed cases about."""
+    from rapport.cases import queries
+
+    cases = [open_case(agent, customer, owner="alice", subject=f"Case {i}") for i in range(7)]
+    cases.append(open_case(agent, customer, owner="alice", subject="No clock", type="question"))
+    now = timezone.now().replace(microsecond=0)
+    for i, case in enumerate(cases[:7]):
+        SlaClock.objects.filter(case=case).update(due_at=now + timedelta(minutes=10 * (i % 3)))
+    SlaClock.objects.filter(case=cases[5]).update(paused_at=now, due_at=None)  # waiting: no running deadline
+    Case.objects.filter(id=cases[6].id).update(status="resolved")  # not open: not in the queue
+
+    def walk(filters: queries.CaseFilters) -> list[tuple[list[int], str | None]]:
+        pages, cursor = [], None
+        while True:
+            page = queries.my_queue_ids(agent.id, filters, cursor=cursor, limit=2)
+            pages.append((list(page.items), page.next_cursor))
+            if not (cursor := page.next_cursor):
+                return pages
+
+    by_hand = walk(queries.CaseFilters(open_only=True))
+    general = walk(queries.CaseFilters(open_only=True, type="complaint"))  # same cases, other path
+    assert [ids for ids, _ in by_hand] == [
+        [cases[0].id, cases[3].id],
+        [cases[1].id, cases[4].id],
+        [cases[2].id, cases[5].id],
+        [cases[7].id],
+    ]
+    no_clock = cases[7].id
+    assert [i for ids, _ in by_hand for i in ids if i != no_clock] == [i for ids, _ in general for i in ids]
+    assert [i for ids, _ in by_hand for i in ids][-2:] == sorted([cases[5].id, no_clock])  # no deadline: last, by id
+
+
 def test_queue_query_count_is_flat(agent: Staff, customer: Customer, complaint_policy: SlaPolicy) -> None:
     for i in range(2):
         open_case(agent, customer, owner="alice", subject=f"Early {i}")

@@ -115,6 +115,8 @@ class Case(models.Model):
             models.Index(fields=["status", "-opened_at"], name="case_status_opened"),
             models.Index(fields=["type", "resolved_at"], name="case_type_resolved"),
             models.Index(fields=["team", "-opened_at"], condition=Q(owner__isnull=True), name="case_unassigned"),
+            # A team's open cases, newest first (the team queue), however busy the other teams are.
+            models.Index(fields=["team", "-id"], condition=Q(status__in=OPEN_STATUSES), name="case_team_open"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ this sends no signals. Objects get their ids, and their state says they are save
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -37,6 +37,21 @@ def _loading(model: type[Model]) -> tuple[list[str], list[tuple[int, list[Any], 
         if found:
             converters.append((i, found, column))
     return [f.attname for f in fields], converters
+
+
+@cache
+def converter(model: type[Model], field_name: str) -> Callable[[Any], Any]:
+    """What the ORM does to a value of this field read from the database, as one function."""
+    field = model._meta.get_field(field_name)
+    column = field.get_col(model._meta.db_table)  # type: ignore[union-attr]
+    functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)  # type: ignore[union-attr]
+
+    def convert(value: Any) -> Any:
+        for function in functions:
+            value = function(value, column, connection)
+        return value
+
+    return convert
 
 
 def load[M: Model](model: type[M], values: Sequence[Any]) -> M:
