@@ -195,7 +195,7 @@ def queue_rows(ids: list[int], now: datetime | None = None) -> list[QueueRow]:
         case_id = values[0]
         found[case_id] = values
         if values[10] is not None:
-            stopped, breached, paused, due, at_risk = (when(v) for v in values[11:])
+            stopped, breached, paused, due, at_risk = (when(v) for v in values[11:]) if when else values[11:]
             state = clock_state(
                 now, stopped_at=stopped, breached_at=breached, paused_at=paused, due_at=due, at_risk_at=at_risk
             )
@@ -529,14 +529,14 @@ def _my_open_cases(owner_id: int, after: tuple[datetime | None, int] | None, lim
         params.append(after[1])
     else:
         condition = "(next_due > %s OR (next_due = %s AND id > %s) OR next_due IS NULL)"
-        when = connection.ops.adapt_datetimefield_value(after[0])  # as stored (SQLite: text)
-        params += [when, when, after[1]]
+        stored = connection.ops.adapt_datetimefield_value(after[0])  # as stored (SQLite: text)
+        params += [stored, stored, after[1]]
     sql = _MY_OPEN_CASES_SQL.format(statuses=", ".join(["%s"] * len(OPEN_STATUSES)), after=condition)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit])
         found = cursor.fetchall()
-    when = converter(SlaClock, "due_at")  # SQLite hands back text
-    return [(case_id, when(due)) for case_id, due in found]
+    read = converter(SlaClock, "due_at")  # SQLite hands back text
+    return [(case_id, read(due)) for case_id, due in found] if read else found
 
 
 def pending_approvals(

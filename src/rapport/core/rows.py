@@ -40,11 +40,14 @@ def _loading(model: type[Model]) -> tuple[list[str], list[tuple[int, list[Any], 
 
 
 @cache
-def converter(model: type[Model], field_name: str) -> Callable[[Any], Any]:
-    """What the ORM does to a value of this field read from the database, as one function."""
+def converter(model: type[Model], field_name: str) -> Callable[[Any], Any] | None:
+    """What the ORM does to a value of this field read from the database, as one function;
+    None when it does nothing (PostgreSQL's datetimes), so hot loops can skip the call."""
     field = model._meta.get_field(field_name)
     column = field.get_col(model._meta.db_table)  # type: ignore[union-attr]
     functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)  # type: ignore[union-attr]
+    if not functions:
+        return None
 
     def convert(value: Any) -> Any:
         for function in functions:

@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from rapport.core import audit, rows
+from rapport.core import audit
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from rapport.core.money import Money
+from rapport.people import queries
 from rapport.people.models import ApiToken, Role, RoleAuthority, Staff, Team
 from rapport.people.permissions import require_role
 
@@ -196,16 +197,12 @@ def authenticate_token(raw: str) -> Staff | None:
     return staff
 
 
-# Every API request runs this: one hand-written join on a plain cursor, because the ORM spent
-# three times longer compiling it (and raw() mapping its columns) than the database took.
+# Every API request runs this (see people.queries).
 _HOLDER_SQL = f"""
-    SELECT {rows.select_list(Staff, "s")},
-           t.id, (t.last_used_at IS NULL OR t.last_used_at < %s), tm.name, tm.lead_id
-    FROM people_apitoken t
-    JOIN people_staff s ON s.id = t.staff_id
-    LEFT JOIN people_team tm ON tm.id = s.team_id
+    SELECT t.id, (t.last_used_at IS NULL OR t.last_used_at < %s), {queries.STAFF_AND_TEAM}
+    FROM people_apitoken t JOIN people_staff s ON s.id = t.staff_id {queries.TEAM_JOIN}
     WHERE t.digest = %s AND t.revoked_at IS NULL AND s.is_active
-"""  # noqa: S608 - column names from the model
+"""  # noqa: S608 - fixed text
 
 
 def _token_holder(digest: str, *, stale_before: datetime) -> tuple[Staff, int, bool] | None:
@@ -216,10 +213,5 @@ def _token_holder(digest: str, *, stale_before: datetime) -> tuple[Staff, int, b
         row = cursor.fetchone()
     if row is None:
         return None
-    *values, token_id, stale, team_name, team_lead_id = row
-    holder = rows.load(Staff, values)
-    if holder.team_id is not None:
-        holder.team = Team.from_db(
-            DEFAULT_DB_ALIAS, ["id", "name", "lead_id"], [holder.team_id, team_name, team_lead_id]
-        )
-    return holder, token_id, bool(stale)
+    token_id, stale, *values = row
+    return queries.staff_with_team(values), token_id, bool(stale)
