@@ -4,6 +4,7 @@ request, the SQL statements per request and, with --profile, the top functions b
 
     .venv/bin/python bench/profile_request.py --op create_api --requests 500 --profile
     .venv/bin/python bench/profile_request.py --op case_page --requests 500
+    .venv/bin/python bench/profile_request.py --op my_queue --requests 300   # or team_queue
 
 Not a load test (no HTTP parsing, no queueing): it answers "what does the server do per
 request" so the wrk figures of cases_load.py can be explained.
@@ -30,7 +31,7 @@ from common import setup_django
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="rapport_cases_bench")
-    parser.add_argument("--op", choices=["create_api", "case_page"], required=True)
+    parser.add_argument("--op", choices=["create_api", "case_page", "my_queue", "team_queue"], required=True)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40)
@@ -63,11 +64,18 @@ def main() -> None:
             return client.post(
                 "/api/v1/cases", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
             ).status_code
-    else:
+    elif args.op == "case_page":
         client.cookies["sessionid"] = sessions(1)[0]
 
         def call(i: int) -> int:
             return client.get(f"/cases/C-{case_ids[i % len(case_ids)]:06d}/").status_code
+    else:
+        cookies = sessions(8)  # as cases_load.py: agents who own open cases, in turn
+        tab = args.op.removesuffix("_queue")
+
+        def call(i: int) -> int:
+            client.cookies["sessionid"] = cookies[i % len(cookies)]
+            return client.get(f"/cases/?tab={tab}").status_code
 
     for i in range(20):  # warm caches and connections
         call(i)

@@ -515,7 +515,7 @@ _MY_OPEN_CASES_SQL = """
         WHERE c.owner_id = %s AND c.status IN ({statuses})
     ) mine
     WHERE {after}
-    ORDER BY next_due IS NULL, next_due, id
+    ORDER BY next_due NULLS LAST, id
     LIMIT %s
 """
 
