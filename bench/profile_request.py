@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--dump", help="also write the raw profile here (for pstats' callers view)")
     args = parser.parse_args()
     setup_django(args.db)
     from cases_load import bearer, sessions
@@ -122,6 +123,8 @@ def main() -> None:
     )
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.sort).print_stats(args.top)
+        if args.dump:
+            profiler.dump_stats(args.dump)
 
 
 if __name__ == "__main__":
