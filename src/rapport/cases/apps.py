@@ -7,9 +7,11 @@ class CasesConfig(AppConfig):
     verbose_name = "Cases"
 
     def ready(self) -> None:
-        from rapport.cases import services, views
+        from rapport.cases import demo, services, views
+        from rapport.customers.demo import register_demo_part
         from rapport.customers.panels import register_panel
         from rapport.customers.services import register_merge_step
 
         register_merge_step(services.move_cases_on_merge)
+        register_demo_part(demo.load_demo_cases)
         register_panel("cases", views.customer_panel)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import secrets
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -204,6 +204,18 @@ class DemoResult:
     interactions: int = 0
     staff: list[tuple[str, str]] = field(default_factory=list)  # (username, role) created now
     password: str = ""
+    also: list[str] = field(default_factory=list)  # what the apps above loaded, in words
+
+
+# Apps above customers add their own demo data (cases, ...): loaded after the customers, in the
+# same transaction, with the same random generator; each says what it loaded, in words.
+DemoPart = Callable[[random.Random, datetime], str]
+_demo_parts: list[DemoPart] = []
+
+
+def register_demo_part(part: DemoPart) -> None:
+    if part not in _demo_parts:
+        _demo_parts.append(part)
 
 
 def is_loaded() -> bool:
@@ -232,6 +244,7 @@ def load_demo(
         result.interactions += gen.through_services()
     result.interactions += gen.in_bulk(customers - showcase)
     result.customers = customers
+    result.also = [loaded for part in _demo_parts if (loaded := part(rng, anchor))]
     audit.record(
         actor=None,
         action=MARKER_ACTION,

@@ -15,8 +15,9 @@ from rapport.customers import demo
 class Command(BaseCommand):
     help = (
         "Load realistic demo data. Teams, staff of every role, customers (prospects, active and former; "
-        "people and organisations) and two years of contacts in every channel. The same seed gives the "
-        "same data; running it again does nothing."
+        "people and organisations), two years of contacts in every channel, and the last days of cases "
+        "with service standards, root causes and compensation. The same seed gives the same data; "
+        "running it again does nothing."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -42,7 +43,9 @@ class Command(BaseCommand):
         seconds = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
-                f"Loaded {result.customers} customers and {result.interactions} contacts in {seconds:.1f} s."
+                f"Loaded {result.customers} customers and {result.interactions} contacts"
+                + "".join(f", {loaded}" for loaded in result.also)
+                + f" in {seconds:.1f} s."
             )
         )
         if result.staff:
