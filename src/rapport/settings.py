@@ -110,16 +110,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, and a statement run a few times on a connection prepared
     # there: PostgreSQL then skips parsing and planning it (about a third of the database time of
     # opening a case or reading a case page). A pooler in transaction mode cannot keep prepared
-    # statements: DATABASE_PREPARE_THRESHOLD=off turns preparing off.
+    # statements: DATABASE_PREPARE_THRESHOLD=off turns preparing off. Options given in
+    # DATABASE_URL (?sslmode=require, ...) stay.
     _threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
-    DATABASES["default"]["OPTIONS"] = {
-        "server_side_binding": True,
-        "prepare_threshold": None if _threshold == "off" else int(_threshold),
-    }
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- auth -----------------------------------------------------------------
