@@ -86,8 +86,8 @@ def test_my_queue_pages_with_a_cursor(agent: Staff, customer: Customer, complain
         SlaClock.objects.filter(case=case).update(due_at=now + timedelta(minutes=10 * (5 - i)))
     seen, cursor = [], None
     while True:
-        page = queries.my_queue(agent.id, queries.CaseFilters(), cursor=cursor, limit=2)
-        seen += [c.subject for c in page.items]
+        page = queries.my_queue_ids(agent.id, queries.CaseFilters(), cursor=cursor, limit=2)
+        seen += [Case.objects.get(id=case_id).subject for case_id in page.items]
         cursor = page.next_cursor
         if not cursor:
             break

@@ -464,11 +464,6 @@ def _next_due() -> Subquery:
     return Subquery(SlaClock.objects.running().filter(case=OuterRef("pk")).order_by("due_at").values("due_at")[:1])
 
 
-def my_queue(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
-    page = my_queue_ids(owner_id, filters, cursor=cursor, limit=limit)
-    return Page(_with_details_in_order(list(page.items)), page.next_cursor)
-
-
 def my_queue_ids(owner_id: int, filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[int]:
     """A person's open cases, soonest running deadline first (cases without one last).
 

@@ -56,21 +56,17 @@ MAX_HANDLING_SECONDS = 24 * 3600
 # --- priority and policy ------------------------------------------------------------
 
 
-def default_priority(facts: dict[str, Any], rules: list[PriorityRule] | None = None) -> str:
-    """The first active rule whose every condition holds decides; otherwise normal.
+def default_priority(facts: dict[str, Any], rules: list[PriorityRule]) -> str:
+    """The first of the active ``rules`` whose every condition holds decides; otherwise normal.
 
     Facts today: case_type, text (subject + description), customer_tags, customer_status, tier. Unknown condition
     keys compare equal to the fact of the same name, so new facts need no code here."""
     text = str(facts.get("text", "")).casefold()
     tags = set(facts.get("customer_tags", ()))
-    for rule in active_rules() if rules is None else rules:
+    for rule in rules:
         if all(_holds(key, expected, facts, text, tags) for key, expected in rule.conditions.items()):
             return rule.priority
     return Priority.NORMAL
-
-
-def active_rules() -> list[PriorityRule]:
-    return list(PriorityRule.objects.filter(active=True))
 
 
 def _holds(key: str, expected: Any, facts: dict[str, Any], text: str, tags: set[str]) -> bool:

@@ -27,13 +27,18 @@ def select_list(model: type[Model], alias: str) -> str:
     return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
+def _db_converters(model: type[Model], field: Any) -> tuple[list[Any], Any]:
+    """The functions the ORM applies to this field's values as read, and the column they take."""
+    column = field.get_col(model._meta.db_table)
+    return connection.ops.get_db_converters(column) + field.get_db_converters(connection), column
+
+
 @cache
 def _loading(model: type[Model]) -> tuple[list[str], list[tuple[int, list[Any], Any]]]:
     fields = model._meta.concrete_fields
     converters = []
     for i, field in enumerate(fields):
-        column = field.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        found, column = _db_converters(model, field)
         if found:
             converters.append((i, found, column))
     return [f.attname for f in fields], converters
@@ -43,9 +48,7 @@ def _loading(model: type[Model]) -> tuple[list[str], list[tuple[int, list[Any], 
 def converter(model: type[Model], field_name: str) -> Callable[[Any], Any] | None:
     """What the ORM does to a value of this field read from the database, as one function;
     None when it does nothing (PostgreSQL's datetimes), so hot loops can skip the call."""
-    field = model._meta.get_field(field_name)
-    column = field.get_col(model._meta.db_table)  # type: ignore[union-attr]
-    functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)  # type: ignore[union-attr]
+    functions, column = _db_converters(model, model._meta.get_field(field_name))
     if not functions:
         return None
 
