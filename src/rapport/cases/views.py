@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -122,15 +122,6 @@ def queue(request: StaffRequest) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def short_time(when: datetime) -> str:
-    """Like 3 Dec, 14:05 in the viewer's zone: what the template filter date:"j M, H:i" writes."""
-    local = timezone.localtime(when)
-    return f"{local.day} {MONTHS[local.month - 1]}, {local:%H:%M}"
-
-
 @functools.cache
 def _url_template(name: str, placeholder: str) -> tuple[str, str]:
     """One reverse() per URL name and process, not three per row: the parts around the argument."""
@@ -165,7 +156,7 @@ def queue_html(request: StaffRequest, rows: Sequence[queries.QueueRow]) -> SafeS
             clock = f'<span class="badge clock-badge clock-badge--{cv.state}">{cv.state_label}</span> '
             clock += f'<span class="muted">{escape(cv.label)}</span>'
             if cv.due_at and cv.state != "met":
-                clock += f' <time datetime="{timezone.localtime(cv.due_at).isoformat()}">{short_time(cv.due_at)}</time>'
+                clock += f' <time datetime="{case_page.iso(cv.due_at)}">{case_page.short(cv.due_at)}</time>'
         lines.append(
             f'<tr><td><a href="{_url_with("case", "C-000000", ref)}">{ref}</a></td>'
             f'<td class="case-table__subject">{escape(row.subject)}</td>'
