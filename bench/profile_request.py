@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import random
 import re
@@ -90,14 +91,18 @@ def main() -> None:
         finally:
             captured.append((sql, time.perf_counter() - started))
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     with connection.execute_wrapper(timed):
-        start = time.perf_counter()
+        start, cpu_start, db_cpu_start = time.perf_counter(), time.process_time(), cpu_seconds(backend)
         if profiler:
             profiler.enable()
         statuses = [call(i) for i in range(args.requests)]
         if profiler:
             profiler.disable()
         elapsed = time.perf_counter() - start
+        cpu, db_cpu = time.process_time() - cpu_start, cpu_seconds(backend) - db_cpu_start
     by_start: dict[str, list[float]] = {}
     for sql, seconds in captured:
         key = re.sub(r"\d+", "N", sql[:70])
@@ -111,6 +116,10 @@ def main() -> None:
                 "requests": args.requests,
                 "statuses": sorted(set(statuses)),
                 "ms_per_request": round(elapsed / args.requests * 1000, 2),
+                # CPU, not wall time: what decides throughput on a saturated machine, and far
+                # steadier than wall time on a shared one (A/B comparisons).
+                "cpu_ms_per_request": round(cpu / args.requests * 1000, 2),
+                "db_cpu_ms_per_request": round(db_cpu / args.requests * 1000, 2),
                 "sql_per_request": round(len(captured) / args.requests, 2),
                 "sql_ms_per_request": round(sum(s for _, s in captured) / args.requests * 1000, 2),
                 "statements_count_and_ms_per_request": {
@@ -125,6 +134,12 @@ def main() -> None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.sort).print_stats(args.top)
         if args.dump:
             profiler.dump_stats(args.dump)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a local process (the PostgreSQL backend), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
