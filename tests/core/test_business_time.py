@@ -106,6 +106,14 @@ def test_vectorised_equals_scalar() -> None:
         assert c.open_seconds_between(datetime.fromtimestamp(int(s), UTC), one) == int(m) * 60
 
 
+def test_several_amounts_from_one_start_equal_one_at_a_time() -> None:
+    """each_after (a case's due and at-risk instants in one call) across the autumn change."""
+    c, start = cal(), utc("2026-10-23T15:00:00+01:00")
+    amounts = [0, 3600, 7200, 8 * 3600, 20 * 3600]
+    assert c.each_after(start, amounts) == [c.after(start, seconds) for seconds in amounts]
+    assert c.each_after(start, [7200, 10800]) == [utc("2026-10-23T17:00:00+01:00"), utc("2026-10-26T10:00:00+00:00")]
+
+
 def test_is_open() -> None:
     c = cal(country="GB", subdivision="ENG")
     assert c.is_open(utc("2026-11-23T09:00:00+00:00"))

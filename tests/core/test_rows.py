@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from rapport.core import rows
 from rapport.core.models import AuditEntry
-from rapport.people.models import Staff
+from rapport.people.models import Staff, Team
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +33,47 @@ def test_insert_writes_what_bulk_create_writes(agent: Staff) -> None:
 
 def test_insert_splits_what_one_statement_cannot_carry(monkeypatch: pytest.MonkeyPatch, agent: Staff) -> None:
     monkeypatch.setattr(rows, "MAX_PARAMETERS", 14)  # two audit rows per statement
-    entries = [
-        AuditEntry(actor_id=agent.pk, at=datetime.now(UTC), action=f"a{i}", subject_type="x", subject_id=i, changes={})
-        for i in range(5)
-    ]
+    entries = _entries(agent, 5)
     rows.insert(entries)
     assert sorted(AuditEntry.objects.filter(subject_type="x").values_list("subject_id", flat=True)) == [0, 1, 2, 3, 4]
     assert len({e.pk for e in entries}) == 5
+
+
+def _entries(agent: Staff, count: int) -> list[AuditEntry]:
+    at = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    return [
+        AuditEntry(actor_id=agent.pk, at=at, action=f"a{i}", subject_type="x", subject_id=i, changes={"i": i})
+        for i in range(count)
+    ]
+
+
+def test_insert_all_gives_each_row_its_own_id(agent: Staff) -> None:
+    """Several tables in one statement on PostgreSQL (one per group elsewhere); every object gets
+    the id of the row written from it, and auto_now_add fields are filled as the ORM fills them."""
+    entries, teams = _entries(agent, 3), [Team(name="Night shift"), Team(name="Weekend"), Team(name="Retention+")]
+    with CaptureQueriesContext(connection) as queries:
+        rows.insert_all(entries, [], teams)
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert all(not obj._state.adding for obj in [*entries, *teams])
+    assert {e.pk: e.subject_id for e in entries} == dict(
+        AuditEntry.objects.filter(subject_type="x").values_list("pk", "subject_id")
+    )
+    assert {t.pk: t.name for t in teams} == dict(
+        Team.objects.filter(pk__in=[t.pk for t in teams]).values_list("pk", "name")
+    )
+    assert all(t.created_at is not None for t in teams)
+
+
+def test_insert_all_too_big_for_one_statement_goes_group_by_group(
+    monkeypatch: pytest.MonkeyPatch, agent: Staff
+) -> None:
+    monkeypatch.setattr(rows, "MAX_PARAMETERS", 14)  # two audit rows per statement
+    entries, teams = _entries(agent, 5), [Team(name="Night shift")]
+    rows.insert_all(entries, teams)
+    assert {e.pk: e.subject_id for e in entries} == dict(
+        AuditEntry.objects.filter(subject_type="x").values_list("pk", "subject_id")
+    )
+    assert Team.objects.get(pk=teams[0].pk).name == "Night shift"
 
 
 def test_load_converts_like_the_orm(agent: Staff) -> None:

@@ -57,24 +57,23 @@ def start_many(
     """Start several clocks at once: one INSERT for the clocks, one batch for their escalations.
 
     ``calendar`` is the terms' calendar when the caller already has it (saves reading it again)."""
-    return start_on_cases([(case, at, paused)], kinds, {calendar.id: calendar} if calendar else {})[0]
+    clocks = unsaved_on_cases([(case, at, paused)], kinds, {calendar.id: calendar} if calendar else {})[0]
+    rows.insert(clocks)
+    schedule(*clocks)
+    return clocks
 
 
-def start_on_cases(
+def unsaved_on_cases(
     openings: list[tuple[Case, datetime, bool]], kinds: Iterable[str], calendars: dict[int, Calendar]
 ) -> list[list[SlaClock]]:
-    """start_many for many cases, (case, at, paused) each: one INSERT for all their clocks and
-    one batch for all their escalations. ``calendars`` by id: those the caller already has."""
+    """Unsaved clocks for new cases, (case, at, paused) each, on the terms recorded on each case.
+    The caller inserts them (with its other rows: rows.insert_all) and then calls ``schedule``.
+    ``calendars`` by id: those the caller already has."""
     kinds = tuple(kinds)
     wanted = {int(c.sla_terms["calendar_id"]) for c, _, paused in openings if c.sla_terms and not paused}
     if missing := wanted - set(calendars):
         calendars = calendars | Calendar.objects.in_bulk(missing)
-    started = [_new_clocks(case, kinds, at, paused, calendars) for case, at, paused in openings]
-    clocks = [clock for group in started for clock in group]
-    if clocks:
-        rows.insert(clocks)
-        schedule(*(clock for clock in clocks if clock.paused_at is None))
-    return started
+    return [_new_clocks(case, kinds, at, paused, calendars) for case, at, paused in openings]
 
 
 def _new_clocks(
@@ -88,7 +87,7 @@ def _new_clocks(
     calendar = calendars.get(calendar_id)
     if calendar is None and not paused:
         raise Calendar.DoesNotExist(f"No calendar with id {calendar_id}.")
-    clocks = []
+    clocks: list[SlaClock] = []
     for kind in kinds:
         clock = SlaClock(
             case=case,
@@ -103,20 +102,23 @@ def _new_clocks(
             clock.calendar = calendar
         if paused:
             clock.paused_at = at
-        else:
-            _set_deadlines(clock, at)
         clocks.append(clock)
+    if calendar is not None and not paused:
+        _set_deadlines(clocks, calendar, at)
     return clocks
 
 
-def _set_deadlines(clock: SlaClock, resumed_at: datetime) -> None:
-    hours = engine(clock.calendar)
-    target = clock.target_minutes * 60
-    remaining = max(target - clock.used_seconds, 0)
-    risk_remaining = max(int(target * float(clock.at_risk_ratio)) - clock.used_seconds, 0)
-    clock.resumed_at = resumed_at
-    clock.due_at = hours.after(resumed_at, remaining)
-    clock.at_risk_at = hours.after(resumed_at, risk_remaining)
+def _set_deadlines(clocks: list[SlaClock], calendar: Calendar, resumed_at: datetime) -> None:
+    """Due and at-risk instants of clocks on one calendar running again from ``resumed_at``."""
+    seconds = []
+    for clock in clocks:
+        target = clock.target_minutes * 60
+        seconds.append(max(target - clock.used_seconds, 0))
+        seconds.append(max(int(target * float(clock.at_risk_ratio)) - clock.used_seconds, 0))
+    moments = engine(calendar).each_after(resumed_at, seconds)
+    for i, clock in enumerate(clocks):
+        clock.resumed_at = resumed_at
+        clock.due_at, clock.at_risk_at = moments[2 * i], moments[2 * i + 1]
 
 
 def pause(clock: SlaClock, at: datetime) -> None:
@@ -133,7 +135,7 @@ def resume(clock: SlaClock, at: datetime) -> None:
     if clock.stopped_at or not clock.paused_at:
         return
     clock.paused_at = None
-    _set_deadlines(clock, at)
+    _set_deadlines([clock], clock.calendar, at)
     clock.generation += 1
     clock.save()
     schedule(clock)
@@ -158,7 +160,7 @@ def restart(clock: SlaClock, at: datetime) -> None:
     clock.used_seconds += engine(clock.calendar).open_seconds_between(clock.resumed_at or clock.started_at, used_until)
     clock.stopped_at = None
     clock.paused_at = None
-    _set_deadlines(clock, at)
+    _set_deadlines([clock], clock.calendar, at)
     clock.generation += 1
     clock.save()
     schedule(clock)

@@ -180,10 +180,14 @@ class BusinessCalendar:
 
     def after(self, start: datetime, seconds: int) -> datetime:
         """The instant at which ``seconds`` of open time after ``start`` have passed."""
-        moment = self.deadlines_in_seconds(
-            np.array([int(start.timestamp())], dtype=np.int64), np.array([seconds], dtype=np.int64)
-        )
-        return datetime.fromtimestamp(int(moment[0]), UTC)
+        return self.each_after(start, [seconds])[0]
+
+    def each_after(self, start: datetime, seconds: list[int]) -> list[datetime]:
+        """``after`` for several amounts from one start, in one vectorised call (a case's
+        clocks: NumPy's cost per call is most of the cost of one deadline)."""
+        starts = np.full(len(seconds), int(start.timestamp()), dtype=np.int64)
+        moments = self.deadlines_in_seconds(starts, np.array(seconds, dtype=np.int64))
+        return [datetime.fromtimestamp(moment, UTC) for moment in moments.tolist()]
 
     def open_seconds_between(self, start: datetime, end: datetime) -> int:
         """Open time between two instants (0 when end is not after start)."""

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from rapport.core import audit, events, rows
+from rapport.core import audit, events
 from rapport.core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from rapport.core.search import normalise_words
 from rapport.customers.events import CustomerCreated, CustomersMerged, CustomerUpdated, InteractionLogged
@@ -322,7 +322,7 @@ MAX_CALL_SECONDS = 24 * 3600
 
 @dataclass
 class TimelineEntry:
-    """One contact to record (log_interactions); the fields are log_interaction's arguments."""
+    """One contact to record (unsaved_interactions); the fields are log_interaction's arguments."""
 
     customer_id: int
     channel: str
@@ -367,11 +367,12 @@ def log_interaction(
 
 
 @transaction.atomic(savepoint=False)  # inside a caller's transaction (opening cases) no savepoint is needed
-def log_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: bool = False) -> list[Interaction]:
-    """Many contacts at once (a batch of new cases): log_interaction's checks for each, one
-    read of their customers and one INSERT; all or nothing; InteractionLogged for each.
-    ``survivors``: the caller has just read these customers in its transaction and names
-    existing ones, merged-away ones already replaced by their survivor (no second read)."""
+def unsaved_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: bool = False) -> list[Interaction]:
+    """Many contacts at once (a batch of new cases), unsaved: log_interaction's checks for each
+    and one read of their customers. The caller inserts them with its own rows in one statement
+    (rows.insert_all) and then calls publish_logged. ``survivors``: the caller has just read
+    these customers in its transaction and names existing ones, merged-away ones already
+    replaced by their survivor (no second read)."""
     if actor is not None:
         require_staff(actor)
     now = timezone.now()
@@ -383,10 +384,12 @@ def log_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: b
             if interaction.customer_id not in merged:
                 raise NotFound(f"No customer with id {interaction.customer_id}.")
             interaction.customer_id = merged[interaction.customer_id] or interaction.customer_id
-    rows.insert(interactions)
+    return interactions
+
+
+def publish_logged(interactions: list[Interaction]) -> None:
     for interaction in interactions:
         _publish_logged(interaction)
-    return interactions
 
 
 def _checked_interaction(actor: Actor, entry: TimelineEntry, now: datetime) -> Interaction:
