@@ -117,6 +117,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # statements: DATABASE_PREPARE_THRESHOLD=off turns preparing off. Options given in
     # DATABASE_URL (?sslmode=require, ...) stay.
     _threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+    # The same backend, with a health check of kept connections that needs no round trip.
+    DATABASES["default"]["ENGINE"] = "rapport.core.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold)
     )

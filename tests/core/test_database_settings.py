@@ -1,10 +1,14 @@
-"""The PostgreSQL connection binds parameters on the server and prepares what it runs often."""
+"""The PostgreSQL connection binds parameters on the server, prepares what it runs often, and
+checks a kept connection without a round trip."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 from psycopg import _queries as psycopg_queries
 
 pytestmark = [
@@ -51,3 +55,35 @@ def test_a_statement_of_many_parameters_is_parsed_once() -> None:
         hits = psycopg_queries._query2pg.cache_info().hits
         cursor.execute(statement, list(range(60)))
     assert psycopg_queries._query2pg.cache_info().hits == hits + 1
+
+
+def _fail_if_asked(self: PostgresDatabaseWrapper) -> bool:
+    raise AssertionError("the health check went to the server")
+
+
+def test_a_kept_connection_is_checked_without_a_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        kept.ensure_connection()
+        monkeypatch.setattr(PostgresDatabaseWrapper, "is_usable", _fail_if_asked)
+        assert kept.is_usable()
+    finally:
+        kept.close()
+
+
+def test_a_connection_the_server_closed_is_not_usable() -> None:
+    """A restart or pg_terminate_backend: the next request gets a new connection, not an error."""
+    kept = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        kept.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [kept.connection.info.backend_pid])
+        deadline = time.monotonic() + 5
+        while kept.is_usable() and time.monotonic() < deadline:  # the server's goodbye is on its way
+            time.sleep(0.01)
+        assert not kept.is_usable()
+        kept.health_check_done = False  # as at the start of a request
+        kept.close_if_health_check_failed()
+        assert kept.connection is None
+    finally:
+        kept.close()
