@@ -82,7 +82,7 @@ def test_a_connection_the_server_closed_is_not_usable() -> None:
         while kept.is_usable() and time.monotonic() < deadline:  # the server's goodbye is on its way
             time.sleep(0.01)
         assert not kept.is_usable()
-        kept.health_check_done = False  # as at the start of a request
+        kept.health_check_done = False  # type: ignore[attr-defined]  # as at the start of a request
         kept.close_if_health_check_failed()
         assert kept.connection is None
     finally:
