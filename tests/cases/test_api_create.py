@@ -4,6 +4,7 @@ jobs included."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,8 +13,10 @@ from dj_queue.models import Job
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from rapport.cases import sla
+from rapport.cases import queries, services, sla
+from rapport.cases.api import CaseOut, case_json, case_out
 from rapport.cases.models import Case, PriorityRule, SlaClock, SlaPolicy
+from rapport.cases.services import CaseInput
 from rapport.customers.models import Customer
 from rapport.people.models import Staff
 from tests.conftest import ApiClient
@@ -31,6 +34,23 @@ def test_the_created_answer_equals_what_get_returns(
     again = agent_api.get(f"/cases/{created.json()['reference']}")
     assert created.json() == again.json()
     assert [c["kind"] for c in created.json()["sla"]] == ["first_response", "resolution"]
+
+
+def test_case_json_is_what_case_out_validated_as_case_out_gives(
+    agent: Staff, admin: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    """The answers are serialised from case_out's dict without validating it into CaseOut:
+    the two must not drift apart (every field, clocks, totals in two currencies, watchers)."""
+    data = CaseInput(customer_id=customer.id, type="complaint", subject="S", owner="alice")
+    case = services.open_case(actor=agent, data=data)
+    case = services.hand_off(actor=agent, case_id=case.id, to_user="ada", reason="Needs an admin")
+    services.request_compensation(actor=admin, case_id=case.id, kind="refund", amount="12.5", currency="GBP")
+    services.request_compensation(actor=admin, case_id=case.id, kind="voucher", amount="500", currency="JPY")
+    case = queries.get_case(case.reference)
+    totals = queries.compensation_totals([case.id])[case.id]
+    expected = CaseOut.model_validate(case_out(case, totals)).model_dump(mode="json")
+    assert json.loads(case_json(case, totals)) == expected
+    assert expected["watchers"] == ["alice"] and len(expected["compensation_total"]) == 2 and expected["sla"]
 
 
 def test_a_migrated_case_given_in_another_zone_answers_in_utc_like_get(

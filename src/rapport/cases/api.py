@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
+from pydantic_core import to_json
 
 from rapport.cases import queries, services
 from rapport.cases.models import Case, Compensation, CorrectiveAction, RootCause, SlaClock, SlaPolicy
@@ -132,6 +133,18 @@ def case_out(
     }
 
 
+def case_json(
+    case: Case,
+    totals: dict[str, Decimal] | None = None,
+    *,
+    clocks: list[SlaClock] | None = None,
+    watchers: list[Staff] | None = None,
+) -> bytes:
+    """``case_out`` as JSON, serialised straight from the dict: it has CaseOut's shape (a test
+    holds them equal), and validating it into CaseOut first cost ten times the serialising."""
+    return to_json(case_out(case, totals, clocks=clocks, watchers=watchers))
+
+
 def _etag(case: Case) -> str:
     return f'W/"{case.reference}-{case.version}"'
 
@@ -149,8 +162,7 @@ def _expected_version(request: HttpRequest, case: Case) -> int | None:
 def _respond(reference: str, status: int = 200) -> HttpResponse:
     case = queries.get_case(reference)
     totals = queries.compensation_totals([case.id]).get(case.id)
-    body = CaseOut.model_validate(case_out(case, totals)).model_dump(mode="json")
-    return json_response(status, body, {"ETag": _etag(case)})
+    return json_response(status, case_json(case, totals), {"ETag": _etag(case)})
 
 
 class CaseListQuery(Schema):
@@ -167,7 +179,7 @@ class CaseListQuery(Schema):
 
 
 @router.get("/cases", response=CasePage, summary="List cases (filters as the queues; cursor pages)")
-def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> dict[str, Any]:
+def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> HttpResponse:
     actor = require_staff(staff_of(request))
     owner = actor.username if params.owner == "me" else params.owner
     filters = queries.CaseFilters(
@@ -183,7 +195,8 @@ def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> dict[str, 
     limit = clamp_limit(params.limit, settings.RAPPORT_API_DEFAULT_LIMIT, settings.RAPPORT_API_MAX_LIMIT)
     page = queries.list_cases(filters, cursor=params.cursor, limit=limit)
     totals = queries.compensation_totals([c.id for c in page.items])
-    return {"items": [case_out(c, totals.get(c.id)) for c in page.items], "next_cursor": page.next_cursor}
+    items = [case_out(c, totals.get(c.id)) for c in page.items]
+    return json_response(200, to_json({"items": items, "next_cursor": page.next_cursor}))  # CasePage, as case_json
 
 
 @router.post(
@@ -193,11 +206,11 @@ def list_cases(request: HttpRequest, params: Query[CaseListQuery]) -> dict[str, 
     description="Leads and above may give `opened_at` in the past for cases migrated from another system.",
 )
 def open_case(request: HttpRequest, payload: CaseIn) -> HttpResponse:
-    def create() -> tuple[int, dict[str, Any]]:
+    def create() -> tuple[int, bytes]:
         data = services.CaseInput(customer_id=payload.customer, **payload.dict(exclude={"customer"}))
         case, clocks = services.open_case_with_clocks(actor=staff_of(request), data=data)
         # Owner, team and clocks are in hand and a new case has no watchers: no second read.
-        return 201, CaseOut.model_validate(case_out(case, clocks=clocks, watchers=[])).model_dump(mode="json")
+        return 201, case_json(case, clocks=clocks, watchers=[])
 
     return idempotent_create(request, create)
 

@@ -83,7 +83,9 @@ class CursorPage(Schema):
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    response = HttpResponse(json.dumps(body, default=str), status=status, content_type="application/json")
+    """``body``: JSON-able data, or JSON already serialised (bytes)."""
+    content = body if isinstance(body, bytes) else json.dumps(body, default=str)
+    response = HttpResponse(content, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -115,7 +117,7 @@ def idempotent_create(request: HttpRequest, create: Callable[[], tuple[int, Any]
             record = IdempotencyRecord.objects.create(staff=staff, key=key, fingerprint=fingerprint)
             status, body = create()
             record.status_code = status
-            record.response_body = json.loads(json.dumps(body, default=str))
+            record.response_body = json.loads(body if isinstance(body, bytes) else json.dumps(body, default=str))
             record.save(update_fields=["status_code", "response_body"])
     except IntegrityError:
         existing = IdempotencyRecord.objects.filter(staff=staff, key=key).first()
