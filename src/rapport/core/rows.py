@@ -6,10 +6,10 @@ and ``load``: a model's columns for a hand-written SELECT, and the instance from
 with the same conversions the ORM applies (SQLite hands back naive datetimes and JSON as text).
 
 ``bulk_create`` spends about 0.6 ms of Python per call compiling its statement, more than the
-database takes to insert a case with its indexes (bench/README.md, "Opening a case"), and
-each statement is a round trip: a case opening writes five tables in two. Values go through the same ``pre_save`` and
-``get_db_prep_save`` as the ORM's, so the rows are the ones ``bulk_create`` writes. Like it,
-this sends no signals. Objects get their ids, and their state says they are saved.
+database takes to insert a case with its indexes (bench/README.md, "Opening a case"), and each
+statement is a round trip: a case opening writes five tables in two. Values go through the same
+``pre_save`` and ``get_db_prep_save`` as the ORM's, so the rows are the ones ``bulk_create``
+writes. Like it, this sends no signals. Objects get their ids, and their state says they are saved.
 """
 
 from __future__ import annotations
