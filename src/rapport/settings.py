@@ -241,6 +241,7 @@ if TASKS["default"]["BACKEND"] == "dj_queue.backend.DjQueueBackend":
         _recurring["channels-imap-poll"] = {"task_path": "rapport.channels.tasks.poll_imap", "schedule": "* * * * *"}
 
 # --- security (safe everywhere; settings_production adds the HTTPS-only parts) ---
+SESSION_ENGINE = "rapport.people.sessions"  # Django's db sessions, read without the ORM
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
