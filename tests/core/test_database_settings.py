@@ -3,6 +3,7 @@ checks a kept connection without a round trip."""
 
 from __future__ import annotations
 
+import select
 import time
 
 import pytest
@@ -85,5 +86,27 @@ def test_a_connection_the_server_closed_is_not_usable() -> None:
         kept.health_check_done = False  # type: ignore[attr-defined]  # as at the start of a request
         kept.close_if_health_check_failed()
         assert kept.connection is None
+    finally:
+        kept.close()
+
+
+def test_a_socket_select_cannot_watch_is_checked_by_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A descriptor above select()'s limit (a process with very many files open): ask the server."""
+    kept = connections.create_connection(DEFAULT_DB_ALIAS)
+    asked = []
+    real = PostgresDatabaseWrapper.is_usable
+
+    def counted(self: PostgresDatabaseWrapper) -> bool:
+        asked.append(True)
+        return bool(real(self))
+
+    def out_of_range(*_: object) -> None:
+        raise ValueError("filedescriptor out of range in select()")
+
+    try:
+        kept.ensure_connection()
+        monkeypatch.setattr(select, "select", out_of_range)
+        monkeypatch.setattr(PostgresDatabaseWrapper, "is_usable", counted)
+        assert kept.is_usable() and asked == [True]
     finally:
         kept.close()

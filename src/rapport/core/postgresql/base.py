@@ -25,6 +25,13 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
             return False
         pgconn = connection.pgconn
         idle = pgconn.status == ConnStatus.OK and pgconn.transaction_status == TransactionStatus.IDLE
-        if idle and not select.select([pgconn.socket], [], [], 0)[0]:
+        if idle and not _has_something_to_read(pgconn.socket):
             return True
         return bool(super().is_usable())
+
+
+def _has_something_to_read(socket: int) -> bool:
+    try:
+        return bool(select.select([socket], [], [], 0)[0])
+    except (OSError, ValueError):  # e.g. a descriptor above select()'s limit: ask the server
+        return True
