@@ -1,5 +1,5 @@
 """``{% link 'name' %}``: ``{% url 'name' %}`` for a URL that takes no arguments, reversed once
-per process (and script prefix). The layout alone has 14 such links on every page, and reversing
+per process (and script prefix). The layout alone has 15 such links on every page, and reversing
 one costs about 25 µs (bench/README.md, session 5)."""
 
 from __future__ import annotations
