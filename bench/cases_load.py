@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, Clock, setup_django, start_server
 from generate import BENCH_USER
-from load import machine
+from load import cpu_probe_ms, cpu_steal, machine, steal_percent
 from names import LAST, SUMMARIES
 
 LUA = ROOT / "bench" / "cases_replay.lua"
@@ -180,7 +180,9 @@ def measure(
 ) -> dict[str, Any]:
     """One operation: a discarded wrk warm-up, then the measured run, as the JSON reports it."""
     wrk(port, request_file, expect, warmup, connections)
+    steal_before = cpu_steal()
     raw = wrk(port, request_file, expect, seconds, connections)
+    steal = steal_percent(steal_before, cpu_steal())
     return {
         "requests": raw["requests"],
         "req_per_s": round(raw["req_per_s"], 1),
@@ -190,6 +192,7 @@ def measure(
         "errors": raw["bad_status"] + raw["socket_errors"],
         "first_bad_status": raw["first_bad_status"],
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_steal_percent": steal,
     }
 
 
@@ -213,8 +216,13 @@ def remove_cases_after(case_id: int) -> int:
         cursor.execute("DELETE FROM core_auditentry WHERE subject_type = 'case' AND subject_id > %s", [case_id])
         cursor.execute("DELETE FROM cases_case WHERE id > %s", [case_id])
         removed = cursor.rowcount
+    # The database runs without autovacuum here: every table the deletes touched, or their dead
+    # rows pile up run after run.
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE cases_case, cases_slaclock, cases_caseevent")
+        cursor.execute(
+            "VACUUM ANALYZE cases_case, cases_slaclock, cases_caseevent, cases_case_watchers, "
+            "customers_interaction, core_auditentry"
+        )
     return removed
 
 
@@ -299,6 +307,7 @@ def main() -> None:
     lines = request_lines(2000)
     sizes = data_sizes()
     clock.say(f"data: {sizes}")
+    probe_at_start = cpu_probe_ms()
     server = start_server(args.db, args.port, 2)
     results: dict[str, Any] = {}
     try:
@@ -331,7 +340,7 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     output = {
-        "machine": machine(),
+        "machine": {**machine(), "cpu_probe_ms_at_start": probe_at_start},
         "data": sizes,
         "server": "gunicorn, 2 sync workers, 127.0.0.1; PostgreSQL",
         "client": f"wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds:g}s after a "

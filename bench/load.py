@@ -64,7 +64,35 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         # Other work on the machine skews every figure: the 1-minute load average, as seen.
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_probe_ms": cpu_probe_ms(),
     }
+
+
+def cpu_probe_ms() -> float:
+    """A fixed piece of pure-Python work (dict updates and a sort), best of five, in ms: the
+    same code on the same machine has taken from about 40 ms to two and a half times that
+    within minutes, so runs are comparable only together with this figure."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sums: dict[int, int] = {}
+        for i in range(200_000):
+            sums[i % 1000] = sums.get(i % 1000, 0) + i
+        sorted(str(i) for i in range(50_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
+def cpu_steal() -> tuple[int, int]:
+    """(steal, total) clock ticks of all CPUs since boot, from /proc/stat: the share the
+    hypervisor gave to other guests shows as steal."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return ticks[7], sum(ticks[:8])
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return round(100 * (after[0] - before[0]) / total, 1) if total else 0.0
 
 
 def data_sizes() -> dict[str, Any]:
