@@ -19,7 +19,7 @@ from rapport.cases.models import Case, PriorityRule, SlaClock, SlaPolicy
 from rapport.cases.services import CaseInput
 from rapport.customers.models import Customer
 from rapport.people.models import Staff
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +105,33 @@ def test_opening_a_case_stays_within_its_query_budget(
     # token, customer, rules, policy+calendar, case, clocks, jobs (2 + savepoint), history,
     # timeline (4 with its savepoint), audit, webhook subscriptions and the case for them.
     assert len(captured.captured_queries) <= 22, [q["sql"][:80] for q in captured.captured_queries]
+
+
+def test_a_listed_case_equals_its_own_answer_and_the_list_reads_do_not_grow(
+    agent: Staff, admin: Staff, agent_api: ApiClient, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    """The list reads clocks and watchers in two plain statements, not the one-case path."""
+    make_staff("zoe", "agent")
+    handed = services.open_case(
+        actor=agent, data=CaseInput(customer_id=customer.id, type="complaint", subject="A", owner="zoe")
+    )
+    services.hand_off(actor=admin, case_id=handed.id, to_user="alice", reason="Alice knows the courier")
+    services.hand_off(actor=admin, case_id=handed.id, to_user="ada", reason="Needs an admin")
+    services.request_compensation(actor=admin, case_id=handed.id, kind="refund", amount="12.5", currency="GBP")
+    plain = services.open_case(actor=agent, data=CaseInput(customer_id=customer.id, type="question", subject="B"))
+
+    def listed(limit: int) -> tuple[list[dict[str, object]], int]:
+        with CaptureQueriesContext(connection) as statements:
+            answer = agent_api.get(f"/cases?limit={limit}")
+        assert answer.status_code == 200, answer.content
+        return answer.json()["items"], len(statements)
+
+    listed(1)  # the token's first use of the minute is touched; the later ones are reads only
+    items, statements = listed(10)
+    assert [i["reference"] for i in items] == [plain.reference, handed.reference]
+    for item in items:
+        assert item == agent_api.get(f"/cases/{item['reference']}").json()
+    assert items[1]["watchers"] == ["alice", "zoe"] and items[1]["compensation_total"] and items[1]["sla"]
+    for n in range(3):
+        services.open_case(actor=agent, data=CaseInput(customer_id=customer.id, type="question", subject=f"C{n}"))
+    assert listed(10)[1] == statements

@@ -210,11 +210,6 @@ def queue_rows(ids: list[int], now: datetime | None = None) -> list[QueueRow]:
     return queue
 
 
-def _with_details_in_order(ids: list[int]) -> list[Case]:
-    by_id = {c.id: c for c in with_details(Case.objects.filter(id__in=ids))}
-    return [by_id[i] for i in ids]
-
-
 def get_case(reference: str) -> Case:
     case_id = parse_reference(reference)
     found = list(with_details(Case.objects.filter(id=case_id))[:1]) if case_id else []  # no ORDER BY
@@ -354,10 +349,34 @@ def _index_matches(query: str, limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[Case]:
+@dataclass(frozen=True)
+class ListedCase:
+    """A case of a list page with what its answer shows: owner and team loaded, its clocks
+    (oldest first) and its watchers' usernames (in order)."""
+
+    case: Case
+    clocks: list[SlaClock]
+    watchers: list[str]
+
+
+def list_cases(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[ListedCase]:
     """Newest first by id; the cursor is the last id seen."""
     page = list_case_ids(filters, cursor=cursor, limit=limit)
-    return Page(_with_details_in_order(list(page.items)), page.next_cursor)
+    return Page(_listed_in_order(list(page.items)), page.next_cursor)
+
+
+def _listed_in_order(ids: list[int]) -> list[ListedCase]:
+    """Three plain reads, not with_details' prefetch: building a related manager per case for
+    clocks and watchers was most of a 50-case page's time."""
+    cases = {c.id: c for c in Case.objects.filter(id__in=ids).select_related("owner", "team")}
+    clocks: dict[int, list[SlaClock]] = defaultdict(list)
+    for clock in SlaClock.objects.filter(case_id__in=ids).order_by("id"):
+        clocks[clock.case_id].append(clock)
+    watchers: dict[int, list[str]] = defaultdict(list)
+    through = Case.watchers.through.objects.filter(case_id__in=ids).order_by("staff__username")
+    for case_id, username in through.values_list("case_id", "staff__username"):
+        watchers[case_id].append(username)
+    return [ListedCase(cases[i], clocks[i], watchers[i]) for i in ids]
 
 
 def list_case_ids(filters: CaseFilters, *, cursor: str | None, limit: int) -> Page[int]:
