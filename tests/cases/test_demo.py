@@ -42,5 +42,7 @@ def test_the_demo_has_cases_in_every_state_with_their_clocks_and_history(db: Any
     client.force_login(Staff.objects.get(username="priya"))
     assert b"180.00" in client.get("/cases/approvals/").content
     case = Case.objects.get(id=handed_off[0])
+    # Amara has it now; its owner before her keeps watching.
+    assert case.owner is not None and case.owner.username == "amara" and case.watchers.exists()
     assert case.reference.encode() in client.get("/cases/?tab=all").content
     assert b"Amara knows this customer." in client.get(f"/cases/{case.reference}/").content
