@@ -17,6 +17,7 @@ from rapport.channels import outbound
 from rapport.channels.models import Channel, OutboundMessage
 from rapport.core.errors import InvalidInput
 from rapport.core.models import Notification
+from rapport.customers.models import Interaction
 from rapport.people.models import Staff
 from rapport.settings import _mailer
 from tests.channels.conftest import CARE, deliver, email
@@ -56,6 +57,9 @@ def test_hand_off_updates_from_cases_are_delivered(case: Case, agent: Staff, lea
     outbound.send(row.id)
     assert CustomerUpdate.objects.get().status == "sent"
     assert mail.outbox[0].message()["Auto-Submitted"] == "auto-generated"
+    # On the customer's timeline in the team's words, not the message's internal kind.
+    entry = Interaction.objects.get(source_type="outbound_email", source_id=row.id)
+    assert entry.summary == f"Emailed the customer (Hand-off update): {row.subject}"
 
 
 def test_line_breaks_in_a_subject_are_refused(case: Case, agent: Staff) -> None:

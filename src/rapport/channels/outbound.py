@@ -474,11 +474,17 @@ def _sent(rows: list[OutboundMessage]) -> None:
             customer_id=customers[case_id],
             channel=Medium.EMAIL,
             direction=Direction.OUTBOUND,
-            summary=f"Sent ({row.kind}): {row.subject}"[:300],
+            summary=f"Emailed the customer ({_kind_label(row.kind)}): {row.subject}"[:300],
             body=row.body,
             source_type="outbound_email",
             source_id=row.id,
         )
+
+
+def _kind_label(kind: str) -> str:
+    """What the timeline calls an automatic email: its template's label, in the team's words."""
+    known = email_templates.KINDS.get(kind)
+    return known.label if known else kind.replace("_", " ").capitalize()
 
 
 def _retry_or_fail(row: OutboundMessage, error: str) -> str:
