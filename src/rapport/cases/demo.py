@@ -166,7 +166,7 @@ def _work_on_cases(staff: dict[str, Staff], case_ids: list[int], causes: dict[st
             actor=owner, case_id=case_id, root_cause_id=cause_ids[n % len(cause_ids)], statement=statement
         )
     # The newest case someone other than Amara owns: its owner hands it on and keeps watching.
-    newest = next(i for i in reversed(case_ids) if owners[i] not in (None, "amara"))
+    newest = next((i for i in reversed(case_ids) if owners[i] not in (None, "amara")), case_ids[-1])
     services.hand_off(actor=staff["priya"], case_id=newest, to_user="amara", reason="Amara knows this customer.")
     services.add_message(actor=staff["amara"], case_id=newest, kind="internal", body="Asked the courier for the scan.")
     for kind, amount, description in (
