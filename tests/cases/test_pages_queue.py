@@ -8,7 +8,9 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from rapport.cases import queries, services
@@ -170,3 +172,44 @@ def test_keyword_search_from_the_queue_filter(
     mine = client.get("/cases/", {"tab": "mine", "words": "courier"}).content.decode()
     assert "never came" in mine and "parcel outside" not in mine
     assert 'name="words" value="courier"' in mine
+
+
+def test_home_shows_my_open_cases_their_clocks_and_approvals_waiting(
+    agent: Staff, lead: Staff, customer: Customer, complaint_policy: SlaPolicy
+) -> None:
+    """The home page's cases panel: counts as the queue's filters count, the soonest deadlines
+    first, what waits for the member's decision; its statements do not grow with the cases."""
+    now = timezone.now()
+    hour = timedelta(hours=1)
+    fine, risky, late = (open_case(agent, customer, subject=s, owner="alice") for s in ("Fine", "Risky", "Late"))
+    open_case(agent, customer, subject="Someone else's")  # not alice's: not counted
+    SlaClock.objects.filter(case=fine).update(at_risk_at=now + 8 * hour, due_at=now + 10 * hour)
+    SlaClock.objects.filter(case=risky).update(at_risk_at=now - hour, due_at=now + hour)
+    SlaClock.objects.filter(case=late).update(at_risk_at=now - 2 * hour, due_at=now - hour)
+    services.request_compensation(actor=agent, case_id=late.id, kind="refund", amount="120", currency="GBP")
+
+    counts = queries.my_case_counts(agent.id)
+    assert (counts.open, counts.at_risk, counts.breached) == (3, 1, 1)
+    at_risk = queries.CaseFilters(owner="alice", open_only=True, at_risk=True)
+    breached = queries.CaseFilters(owner="alice", open_only=True, breached=True)
+    for filters, expected in ((at_risk, risky), (breached, late)):  # the links' queues show the same cases
+        assert list(queries.filtered(filters).values_list("id", flat=True)) == [expected.id]
+
+    body = signed_in(agent).get("/").content.decode()
+    assert "My cases" in body and ">3</strong> open" in body and "1 at risk" in body and "1 breached" in body
+    assert body.index(late.reference) < body.index(risky.reference) < body.index(fine.reference)
+    assert "for you to decide" not in body  # her own request, above her limit
+    lead_page = signed_in(lead).get("/").content.decode()
+    assert "<strong>1</strong> compensation request for you to decide" in lead_page
+    assert "You have no open cases." in lead_page
+
+    client = signed_in(agent)
+    client.get("/")
+    for n in range(4):
+        open_case(agent, customer, subject=f"More {n}", owner="alice")
+    with CaptureQueriesContext(connection) as before:
+        client.get("/")
+    open_case(agent, customer, subject="One more", owner="alice")
+    with CaptureQueriesContext(connection) as after:
+        page = client.get("/").content.decode()
+    assert len(after) == len(before) and "All my cases, soonest deadline first" in page

@@ -94,13 +94,17 @@ def test_unknown_customer_is_a_friendly_404(agent: Staff) -> None:
 
 
 def test_home_lists_my_customers_and_recent_activity(agent: Staff, lead: Staff) -> None:
-    mine = make_customer("Mina Harker", manager=agent)
+    mine = make_customer("Mina Harker", manager=agent, emails=["mina@example.com", "m.harker@example.com"])
+    quiet = make_customer("Arthur Holmwood", manager=agent)
     theirs = make_customer("Lucy Westenra", manager=lead)
     log(theirs, "Asked about the renewal date", staff=lead)
     response = signed_in(agent).get("/")
     body = response.content.decode()
     mine_section = body.split('id="mine-title"')[1].split("</section>")[0]
     assert mine.name in mine_section and theirs.name not in mine_section
+    assert mine_section.index(quiet.name) < mine_section.index(mine.name)  # by name
+    assert f"{mine.reference} · mina@example.com<" in mine_section  # the primary point only
+    assert f"{quiet.reference}</span>" in mine_section  # no point: nothing after the reference
     assert "Asked about the renewal date" in body
 
 

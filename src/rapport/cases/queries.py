@@ -557,7 +557,50 @@ def pending_approvals(
     *, currency: str | None, max_amount: Decimal | None, exclude_requester: int
 ) -> list[Compensation]:
     """Pending compensation a person may decide: within their limit (None = any), not their own."""
+    queryset = _decidable(currency, max_amount, exclude_requester)
+    return list(queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200])
+
+
+def pending_approval_count(*, currency: str | None, max_amount: Decimal | None, exclude_requester: int) -> int:
+    return _decidable(currency, max_amount, exclude_requester).count()
+
+
+def _decidable(currency: str | None, max_amount: Decimal | None, exclude_requester: int) -> QuerySet[Compensation]:
     queryset = Compensation.objects.filter(status=CompensationStatus.PENDING).exclude(requested_by_id=exclude_requester)
     if max_amount is not None:
         queryset = queryset.filter(currency=currency, amount__lte=max_amount)
-    return list(queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200])
+    return queryset
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    open: int
+    at_risk: int
+    breached: int
+
+
+# Every signed-in home page runs it; hand-written, as _MY_OPEN_CASES_SQL, because building the
+# ORM's two EXISTS subqueries took eight times the database's answer. The clocks' conditions
+# are ClockQuerySet.at_risk_by and breached_by (a test holds them equal to the queue's filters).
+_MY_CASE_COUNTS_SQL = """
+    SELECT count(*),
+        coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM cases_slaclock k WHERE k.case_id = c.id
+            AND k.stopped_at IS NULL AND k.paused_at IS NULL AND k.at_risk_at <= %s AND k.due_at >= %s)
+            THEN 1 ELSE 0 END), 0),
+        coalesce(sum(CASE WHEN EXISTS (SELECT 1 FROM cases_slaclock k WHERE k.case_id = c.id
+            AND k.stopped_at IS NULL AND k.paused_at IS NULL AND k.due_at < %s)
+            THEN 1 ELSE 0 END), 0)
+    FROM cases_case c
+    WHERE c.owner_id = %s AND c.status IN ({statuses})
+"""
+
+
+def my_case_counts(owner_id: int, now: datetime | None = None) -> CaseCounts:
+    """A person's open cases, and how many of them have a clock at risk or breached (as the
+    queue's filters count them), in one statement over the owner's open-cases index."""
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())  # as stored (SQLite: text)
+    sql = _MY_CASE_COUNTS_SQL.format(statuses=", ".join(["%s"] * len(OPEN_STATUSES)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [at, at, at, owner_id, *OPEN_STATUSES])
+        open_count, at_risk, breached = cursor.fetchone()
+    return CaseCounts(open=open_count, at_risk=at_risk, breached=breached)

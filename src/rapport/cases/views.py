@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 from django import forms as django_forms
 from django.contrib import messages
@@ -547,6 +547,33 @@ def customer_panel(request: HttpRequest, customer: Customer) -> str:
     cases.sort(key=lambda c: c.status not in OPEN_STATUSES)
     context = {"customer": customer, "cases": cases, "compensation": queries.customer_compensation_total(customer.id)}
     return render_to_string("cases/_customer_panel.html", context, request=request)
+
+
+# --- the home page's cases panel (registered in apps.py) ----------------------------------
+
+HOME_CASES = 5
+
+
+def home_panel(request: HttpRequest) -> str:
+    """The member's own open cases: how many, how many at risk or breached, the five with the
+    soonest deadline (the My cases queue's first rows), and the compensation waiting for them
+    to decide. Four statements, each on an index."""
+    request = cast(StaffRequest, request)  # the home page is for signed-in members only
+    me = request.user
+    page = queries.my_queue_ids(me.id, queries.CaseFilters(), cursor=None, limit=HOME_CASES)
+    limit = queries.remembered(f"authority-{me.role}", lambda: authority_for(me))  # a count, not a decision
+    approvals = queries.pending_approval_count(
+        currency=limit.max_compensation_currency,
+        max_amount=None if me.role == Role.ADMIN else limit.max_compensation_amount,
+        exclude_requester=me.id,
+    )
+    context = {
+        "counts": queries.my_case_counts(me.id),
+        "rows": queue_html(request, queries.queue_rows(list(page.items))),
+        "more": page.next_cursor is not None,
+        "approvals": approvals,
+    }
+    return render_to_string("cases/_home_panel.html", context, request=request)
 
 
 # --- root causes and corrective actions -------------------------------------------------

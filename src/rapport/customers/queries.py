@@ -177,8 +177,23 @@ def recent_activity(*, staff_id: int | None = None, limit: int = 20) -> list[Int
     return list(queryset.order_by("-occurred_at", "-id")[:limit])
 
 
-def my_customers(staff_id: int, limit: int = 50) -> list[Customer]:
-    return list(with_details(Customer.objects.managed_by(staff_id)).order_by("name")[:limit])
+@dataclass(frozen=True)
+class ManagedCustomer:
+    customer: Customer
+    first_contact: str  # the primary contact point's value (else the oldest), or ""
+
+
+def my_customers(staff_id: int, limit: int = 50) -> list[ManagedCustomer]:
+    """The home page's list of a member's customers by name, each with its first contact point:
+    two plain reads, not with_details (tags, manager and every point were read and not shown)."""
+    customers = list(Customer.objects.managed_by(staff_id).order_by("name")[:limit])
+    points = ContactPoint.objects.filter(customer_id__in=[c.id for c in customers]).order_by(
+        "customer_id", "-is_primary", "id"
+    )
+    first: dict[int, str] = {}
+    for customer_id, value in points.values_list("customer_id", "value"):
+        first.setdefault(customer_id, value)
+    return [ManagedCustomer(c, first.get(c.id, "")) for c in customers]
 
 
 def manager_choices() -> list[tuple[str, str]]:

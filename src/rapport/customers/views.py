@@ -22,7 +22,7 @@ from rapport.core.views import bad_request
 from rapport.customers import queries, services
 from rapport.customers.forms import CustomerFilterForm, CustomerForm, InteractionForm, add_service_errors
 from rapport.customers.models import Customer
-from rapport.customers.panels import render_panels
+from rapport.customers.panels import render_home_panels, render_panels
 from rapport.people.models import Role, Staff
 from rapport.people.permissions import can_see_audit, require_role
 
@@ -52,6 +52,7 @@ def _customer_or_404(customer_id: int) -> Customer:
 @require_GET
 def home(request: StaffRequest) -> HttpResponse:
     context = {
+        "panels": render_home_panels(request),
         "my_customers": queries.my_customers(request.user.id),
         "recent": queries.recent_activity(limit=20),
     }
