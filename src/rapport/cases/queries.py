@@ -36,7 +36,7 @@ from rapport.core.money import Money
 from rapport.core.pagination import Page, decode_cursor, encode_cursor
 from rapport.core.rows import converter
 from rapport.core.search import fulltext_ids, normalise_words
-from rapport.people.models import RoleAuthority, Staff, Team
+from rapport.people.models import Role, RoleAuthority, Staff, Team
 
 
 def with_details(queryset: QuerySet[Case]) -> QuerySet[Case]:
@@ -553,22 +553,23 @@ def _my_open_cases(owner_id: int, after: tuple[datetime | None, int] | None, lim
     return [(case_id, read(due)) for case_id, due in found] if read else found
 
 
-def pending_approvals(
-    *, currency: str | None, max_amount: Decimal | None, exclude_requester: int
-) -> list[Compensation]:
-    """Pending compensation a person may decide: within their limit (None = any), not their own."""
-    queryset = _decidable(currency, max_amount, exclude_requester)
+def pending_approvals(staff: Staff, authority: RoleAuthority) -> list[Compensation]:
+    """Pending compensation ``staff`` may decide (``authority``: their role's)."""
+    queryset = _decidable(staff, authority)
     return list(queryset.select_related("case", "case__customer", "requested_by").order_by("requested_at", "id")[:200])
 
 
-def pending_approval_count(*, currency: str | None, max_amount: Decimal | None, exclude_requester: int) -> int:
-    return _decidable(currency, max_amount, exclude_requester).count()
+def pending_approval_count(staff: Staff, authority: RoleAuthority) -> int:
+    return _decidable(staff, authority).count()
 
 
-def _decidable(currency: str | None, max_amount: Decimal | None, exclude_requester: int) -> QuerySet[Compensation]:
-    queryset = Compensation.objects.filter(status=CompensationStatus.PENDING).exclude(requested_by_id=exclude_requester)
-    if max_amount is not None:
-        queryset = queryset.filter(currency=currency, amount__lte=max_amount)
+def _decidable(staff: Staff, authority: RoleAuthority) -> QuerySet[Compensation]:
+    """Not their own requests, and within their limit unless they are an admin."""
+    queryset = Compensation.objects.filter(status=CompensationStatus.PENDING).exclude(requested_by_id=staff.id)
+    if staff.role != Role.ADMIN:
+        queryset = queryset.filter(
+            currency=authority.max_compensation_currency, amount__lte=authority.max_compensation_amount
+        )
     return queryset
 
 

@@ -45,7 +45,7 @@ from rapport.core.errors import Conflict, InvalidInput, NotFound, PermissionDeni
 from rapport.core.models import Calendar
 from rapport.core.pagination import Page
 from rapport.customers.models import Customer
-from rapport.people.models import Role, Staff
+from rapport.people.models import Role, RoleAuthority, Staff
 from rapport.people.permissions import require_role
 from rapport.people.services import authority_for
 
@@ -244,7 +244,7 @@ def _case_context(request: StaffRequest, case: Case | case_page.CasePage, **boun
         raise Http404(f"No case {case.reference}.")  # type: ignore[union-attr]
     case = page.case
     staff, teams = staff_choices(cached=True), team_names(cached=True)
-    limit = queries.remembered(f"authority-{user.role}", lambda: authority_for(user))  # shown, not enforced
+    limit = _shown_authority(user)
     compensations = [row.compensation for row in page.compensations]
     paths = queries.root_cause_paths(cached=True) if case.is_open else {}
     token = get_token(request)
@@ -525,15 +525,17 @@ def reopen(request: StaffRequest, reference: str) -> HttpResponse:
 # --- approvals inbox ---------------------------------------------------------------------
 
 
+def _shown_authority(staff: Staff) -> RoleAuthority:
+    """A role's compensation limit for what a page shows (read at most every 30 s per worker);
+    the services check the current limit when someone acts."""
+    return queries.remembered(f"authority-{staff.role}", lambda: authority_for(staff))
+
+
 @login_required
 @require_GET
 def approvals(request: StaffRequest) -> HttpResponse:
     limit = authority_for(request.user)
-    pending = queries.pending_approvals(
-        currency=limit.max_compensation_currency,
-        max_amount=None if request.user.role == Role.ADMIN else limit.max_compensation_amount,
-        exclude_requester=request.user.id,
-    )
+    pending = queries.pending_approvals(request.user, limit)
     rows = [(c, money_text(c)) for c in pending]
     return render(request, "cases/approvals.html", {"rows": rows, "limit": limit.max_compensation})
 
@@ -561,17 +563,11 @@ def home_panel(request: HttpRequest) -> str:
     request = cast(StaffRequest, request)  # the home page is for signed-in members only
     me = request.user
     page = queries.my_queue_ids(me.id, queries.CaseFilters(), cursor=None, limit=HOME_CASES)
-    limit = queries.remembered(f"authority-{me.role}", lambda: authority_for(me))  # a count, not a decision
-    approvals = queries.pending_approval_count(
-        currency=limit.max_compensation_currency,
-        max_amount=None if me.role == Role.ADMIN else limit.max_compensation_amount,
-        exclude_requester=me.id,
-    )
     context = {
         "counts": queries.my_case_counts(me.id),
         "rows": queue_html(request, queries.queue_rows(list(page.items))),
         "more": page.next_cursor is not None,
-        "approvals": approvals,
+        "approvals": queries.pending_approval_count(me, _shown_authority(me)),
     }
     return render_to_string("cases/_home_panel.html", context, request=request)
 
