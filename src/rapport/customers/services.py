@@ -366,7 +366,6 @@ def log_interaction(
     return interaction
 
 
-@transaction.atomic(savepoint=False)  # inside a caller's transaction (opening cases) no savepoint is needed
 def unsaved_interactions(*, actor: Actor, entries: list[TimelineEntry], survivors: bool = False) -> list[Interaction]:
     """Many contacts at once (a batch of new cases), unsaved: log_interaction's checks for each
     and one read of their customers. The caller inserts them with its own rows in one statement
